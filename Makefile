@@ -1,0 +1,42 @@
+# embq: quantized embeddings for PostgreSQL (PGXS build)
+
+EXTENSION = embq
+EXTVERSION = 0.1.0
+
+MODULE_big = embq
+DATA = sql/embq--$(EXTVERSION).sql
+
+# Kernels: plain C, no PostgreSQL header (unit-tested on their own).
+KERNEL_OBJS = src/bitkernels.o src/int8kernels.o src/quantkernels.o src/dispatch.o
+# PostgreSQL glue: types, functions, operators.
+GLUE_OBJS = src/embq.o src/bitvec.o src/i8vec.o src/quantize.o src/distance.o \
+	src/arrayutil.o
+OBJS = $(KERNEL_OBJS) $(GLUE_OBJS)
+
+HEADERS = src/kernels.h
+
+REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+# No fused multiply-add: every kernel variant must round identically.
+PG_CFLAGS = -ffp-contract=off -std=gnu99
+
+EXTRA_CLEAN = results regression.diffs regression.out test/data/generated tmp_check
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: unittest testdata
+
+# C unit tests of the kernels (no server needed).
+unittest:
+	$(MAKE) -C test/unit check
+
+# Reference results computed independently (numpy) from ../shared/data.
+testdata:
+	python3 test/data/gen_reference.py test/data/generated
+
+installcheck: testdata

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * embq.c
+ *		Module entry point and extension-wide SQL functions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "embq.h"
+
+#include "utils/builtins.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(embq_cpu_kernels);
+/* embq_cpu_kernels(): which kernel variant this server's CPU runs. */
+Datum
+embq_cpu_kernels(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(embq_kernels()->name));
+}

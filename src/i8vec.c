@@ -1,0 +1,422 @@
+/*-------------------------------------------------------------------------
+ *
+ * i8vec.c
+ *		The i8vec type: I/O, typmod, code-level constructors and accessors,
+ *		btree and hash support.
+ *
+ * Text input quantizes (per-vector absmax, see kernels.h); text output
+ * prints scale * code with the shortest decimal that reads back as the same
+ * float.  For every finite m, (float) (m / 127) reads back to itself after
+ * the print-and-parse of (float) (scale * 127), so a quantized vector's text
+ * form gives back the same codes and scale.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "embq.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/shortest_dec.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
+#include "parser/scansup.h"
+#include "utils/builtins.h"
+
+/* Allocate a zeroed i8vec of dim dimensions. */
+I8Vec *
+InitI8Vec(int dim)
+{
+	Size		size = I8VEC_SIZE(dim);
+	I8Vec	   *result = (I8Vec *) palloc0(size);
+
+	SET_VARSIZE(result, size);
+	result->dim = dim;
+	return result;
+}
+
+/* Error when a code is -128 (codes are symmetric, [-127, 127]). */
+void
+CheckI8VecCodes(const I8Vec *v)
+{
+	for (int i = 0; i < v->dim; i++)
+		if (v->x[i] < -EMBQ_I8_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("i8vec code %d is out of range", v->x[i]),
+					 errdetail("Codes must be between -127 and 127.")));
+}
+
+/* Error unless a scale is finite and not negative. */
+static void
+CheckScale(float scale)
+{
+	if (isnan(scale) || isinf(scale) || scale < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid i8vec scale %g", scale),
+				 errdetail("The scale must be finite and not negative.")));
+}
+
+/* Report malformed i8vec text. */
+static void
+I8VecSyntaxError(const char *lit, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type i8vec: \"%s\"", lit),
+			 errdetail_internal("%s", detail)));
+}
+
+/* Quantize validated floats into a new i8vec. */
+static I8Vec *
+QuantizeToI8Vec(const float *x, int dim)
+{
+	I8Vec	   *result = InitI8Vec(dim);
+
+	result->scale = embq_quantize_i8(x, dim, result->x);
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(i8vec_in);
+/* Text input: '[x0,x1,...]' quantized to codes and a scale. */
+Datum
+i8vec_in(PG_FUNCTION_ARGS)
+{
+	char	   *lit = PG_GETARG_CSTRING(0);
+	int32		typmod = PG_GETARG_INT32(2);
+	char	   *pt = lit;
+	int			cap = 64;
+	int			dim = 0;
+	float	   *x = palloc(sizeof(float) * cap);
+	I8Vec	   *result;
+
+	while (scanner_isspace(*pt))
+		pt++;
+	if (*pt != '[')
+		I8VecSyntaxError(lit, "Vector contents must start with \"[\".");
+	pt++;
+	while (scanner_isspace(*pt))
+		pt++;
+	if (*pt == ']')
+		CheckDim(0, I8VEC_MAX_DIM, "i8vec");
+
+	for (;;)
+	{
+		char	   *end;
+		float		val;
+
+		while (scanner_isspace(*pt))
+			pt++;
+		if (*pt == '\0')
+			I8VecSyntaxError(lit, "Unexpected end of input.");
+		errno = 0;
+		val = strtof(pt, &end);
+		if (end == pt)
+			I8VecSyntaxError(lit, "Each element must be a number.");
+		if (errno == ERANGE && isinf(val))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("\"%.*s\" is out of range for type i8vec", (int) (end - pt), pt)));
+		CheckFinite(val, "i8vec");
+		if (dim == I8VEC_MAX_DIM)
+			CheckDim(I8VEC_MAX_DIM + 1, I8VEC_MAX_DIM, "i8vec");
+		if (dim == cap)
+		{
+			cap *= 2;
+			x = repalloc(x, sizeof(float) * cap);
+		}
+		x[dim++] = val;
+
+		pt = end;
+		while (scanner_isspace(*pt))
+			pt++;
+		if (*pt == ',')
+			pt++;
+		else if (*pt == ']')
+		{
+			pt++;
+			break;
+		}
+		else if (*pt == '\0')
+			I8VecSyntaxError(lit, "Unexpected end of input.");
+		else
+			I8VecSyntaxError(lit, "Elements must be separated by \",\".");
+	}
+	while (scanner_isspace(*pt))
+		pt++;
+	if (*pt != '\0')
+		I8VecSyntaxError(lit, "Junk after closing right bracket.");
+
+	CheckExpectedDim(typmod, dim);
+	result = QuantizeToI8Vec(x, dim);
+	pfree(x);
+	PG_RETURN_I8VEC_P(result);
+}
+
+PG_FUNCTION_INFO_V1(i8vec_out);
+/* Text output: the dequantized values, shortest round-trip form. */
+Datum
+i8vec_out(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+	char	   *buf = palloc(v->dim * (FLOAT_SHORTEST_DECIMAL_LEN + 1) + 2);
+	char	   *p = buf;
+
+	*p++ = '[';
+	for (int i = 0; i < v->dim; i++)
+	{
+		if (i > 0)
+			*p++ = ',';
+		p += float_to_shortest_decimal_bufn((float) ((double) v->scale * v->x[i]), p);
+	}
+	*p++ = ']';
+	*p = '\0';
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_CSTRING(buf);
+}
+
+PG_FUNCTION_INFO_V1(i8vec_typmod_in);
+/* Parse i8vec(n). */
+Datum
+i8vec_typmod_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(EmbqTypmodIn(PG_GETARG_ARRAYTYPE_P(0), "i8vec", I8VEC_MAX_DIM));
+}
+
+PG_FUNCTION_INFO_V1(i8vec_typmod_out);
+/* Print i8vec(n). */
+Datum
+i8vec_typmod_out(PG_FUNCTION_ARGS)
+{
+	int32		typmod = PG_GETARG_INT32(0);
+
+	PG_RETURN_CSTRING(EMBQ_TYPMOD_SET(typmod) ? psprintf("(%d)", typmod) : pstrdup(""));
+}
+
+PG_FUNCTION_INFO_V1(i8vec_recv);
+/* Binary input: int16 dims, int16 reserved (0), float4 scale, int8 codes. */
+Datum
+i8vec_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int32		typmod = PG_GETARG_INT32(2);
+	int16		dim = pq_getmsgint(buf, sizeof(int16));
+	int16		unused = pq_getmsgint(buf, sizeof(int16));
+	float4		scale = pq_getmsgfloat4(buf);
+	int			left;
+	I8Vec	   *result;
+
+	CheckDim(dim, I8VEC_MAX_DIM, "i8vec");
+	CheckExpectedDim(typmod, dim);
+	if (unused != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("incorrect binary data format for i8vec"),
+				 errdetail("The reserved field must be zero, not %d.", unused)));
+	CheckScale(scale);
+	left = buf->len - buf->cursor;
+	if (left != dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("incorrect binary data format for i8vec"),
+				 errdetail("The header says %d dimensions, but %d code bytes follow.", dim, left)));
+	result = InitI8Vec(dim);
+	result->scale = scale == 0 ? 0.0f : scale;	/* no -0: equal values hash alike */
+	pq_copymsgbytes(buf, (char *) result->x, dim);
+	CheckI8VecCodes(result);
+	PG_RETURN_I8VEC_P(result);
+}
+
+PG_FUNCTION_INFO_V1(i8vec_send);
+/* Binary output, the layout i8vec_recv reads. */
+Datum
+i8vec_send(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint16(&buf, v->dim);
+	pq_sendint16(&buf, 0);
+	pq_sendfloat4(&buf, v->scale);
+	pq_sendbytes(&buf, (char *) v->x, v->dim);
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(i8vec_coerce);
+/* Typmod coercion: i8vec to i8vec(n) on assignment and cast. */
+Datum
+i8vec_coerce(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+
+	CheckExpectedDim(PG_GETARG_INT32(1), v->dim);
+	PG_RETURN_I8VEC_P(v);
+}
+
+PG_FUNCTION_INFO_V1(i8vec_from_codes);
+/*
+ * i8vec_from_codes(integer[] or smallint[]): keep the codes exactly, scale 1,
+ * for models that emit int8 embeddings themselves.
+ */
+Datum
+i8vec_from_codes(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	Oid			elemtype = ARR_ELEMTYPE(a);
+	int			n;
+	I8Vec	   *result;
+
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("array must be 1-D")));
+	if (array_contains_nulls(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("array must not contain nulls")));
+	n = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
+	CheckDim(n, I8VEC_MAX_DIM, "i8vec");
+
+	result = InitI8Vec(n);
+	result->scale = 1.0f;
+	for (int i = 0; i < n; i++)
+	{
+		int32		c = elemtype == INT2OID ? ((int16 *) ARR_DATA_PTR(a))[i]
+			: ((int32 *) ARR_DATA_PTR(a))[i];
+
+		if (c < -EMBQ_I8_MAX || c > EMBQ_I8_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("i8vec code %d is out of range", c),
+					 errdetail("Codes must be between -127 and 127.")));
+		result->x[i] = (int8) c;
+	}
+	PG_RETURN_I8VEC_P(result);
+}
+
+PG_FUNCTION_INFO_V1(i8vec_codes);
+/* The int8 codes as integer[]. */
+Datum
+i8vec_codes(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+	Datum	   *elems = palloc(sizeof(Datum) * v->dim);
+
+	for (int i = 0; i < v->dim; i++)
+		elems[i] = Int32GetDatum(v->x[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, v->dim, INT4OID, sizeof(int32),
+										  true, TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(i8vec_scale);
+/* The per-vector scale. */
+Datum
+i8vec_scale(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+
+	PG_RETURN_FLOAT4(v->scale);
+}
+
+PG_FUNCTION_INFO_V1(i8vec_dims);
+/* Number of dimensions. */
+Datum
+i8vec_dims(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+
+	PG_RETURN_INT32(v->dim);
+}
+
+PG_FUNCTION_INFO_V1(i8vec_l2_norm);
+/* Euclidean norm of the dequantized vector. */
+Datum
+i8vec_l2_norm(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+	int64		ss = embq_kernels()->i8_dot(v->x, v->x, v->dim);
+
+	PG_RETURN_FLOAT8((double) v->scale * sqrt((double) ss));
+}
+
+/* Total order: dimensions, then scale, then codes. */
+static int
+I8VecCmp(const I8Vec *a, const I8Vec *b)
+{
+	if (a->dim != b->dim)
+		return a->dim < b->dim ? -1 : 1;
+	if (a->scale != b->scale)
+		return a->scale < b->scale ? -1 : 1;
+	for (int i = 0; i < a->dim; i++)
+		if (a->x[i] != b->x[i])
+			return a->x[i] < b->x[i] ? -1 : 1;
+	return 0;
+}
+
+/* Compare two i8vec arguments, freeing detoasted copies (see BitVecCmpArgs). */
+static int
+I8VecCmpArgs(FunctionCallInfo fcinfo)
+{
+	I8Vec	   *a = PG_GETARG_I8VEC_P(0);
+	I8Vec	   *b = PG_GETARG_I8VEC_P(1);
+	int			c = I8VecCmp(a, b);
+
+	PG_FREE_IF_COPY(a, 0);
+	PG_FREE_IF_COPY(b, 1);
+	return c;
+}
+
+#define I8VEC_CMP_FUNC(name, test) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	int			c = I8VecCmpArgs(fcinfo); \
+	PG_RETURN_BOOL(test); \
+}
+
+I8VEC_CMP_FUNC(i8vec_lt, c < 0)
+I8VEC_CMP_FUNC(i8vec_le, c <= 0)
+I8VEC_CMP_FUNC(i8vec_eq, c == 0)
+I8VEC_CMP_FUNC(i8vec_ne, c != 0)
+I8VEC_CMP_FUNC(i8vec_ge, c >= 0)
+I8VEC_CMP_FUNC(i8vec_gt, c > 0)
+
+PG_FUNCTION_INFO_V1(i8vec_cmp);
+/* btree support function 1. */
+Datum
+i8vec_cmp(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(I8VecCmpArgs(fcinfo));
+}
+
+PG_FUNCTION_INFO_V1(i8vec_hash);
+/* hash support function 1: over dims, scale and codes (never -0 scale). */
+Datum
+i8vec_hash(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+	Datum		h = hash_any((unsigned char *) &v->dim,
+							 VARSIZE(v) - offsetof(I8Vec, dim));
+
+	PG_FREE_IF_COPY(v, 0);
+	return h;
+}
+
+PG_FUNCTION_INFO_V1(i8vec_hash_extended);
+/* hash support function 2: seeded 64-bit hash. */
+Datum
+i8vec_hash_extended(PG_FUNCTION_ARGS)
+{
+	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+	Datum		h = hash_any_extended((unsigned char *) &v->dim,
+									  VARSIZE(v) - offsetof(I8Vec, dim),
+									  PG_GETARG_INT64(1));
+
+	PG_FREE_IF_COPY(v, 0);
+	return h;
+}

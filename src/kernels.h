@@ -1,0 +1,98 @@
+/*-------------------------------------------------------------------------
+ *
+ * kernels.h
+ *		Pure C kernels for embq: popcount, int8 dot products, asymmetric
+ *		float-against-code scoring and float-to-code conversion.
+ *
+ * Nothing here includes a PostgreSQL header, so the kernels can be unit
+ * tested on their own and reused by the index and by the CUDA side.
+ *
+ * Every kernel exists in several variants (portable C, AVX2, AVX-512) that
+ * are chosen at run time.  All variants return bit-identical results: the
+ * integer kernels trivially, the floating-point ones because they all
+ * accumulate in double precision over EMBQ_FLOAT_LANES lanes (lane =
+ * element index mod EMBQ_FLOAT_LANES) and reduce the lanes in one fixed
+ * order, with no fused multiply-add (see embq_reduce_lanes).
+ *
+ * Bit order: dimension j is bit (7 - j % 8) of byte j / 8, i.e. dimension
+ * 0 is the most significant bit of byte 0 (numpy.packbits order).  Padding
+ * bits after the last dimension are always zero.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMBQ_KERNELS_H
+#define EMBQ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EMBQ_FLOAT_LANES 16
+
+/* int8 codes are in [-EMBQ_I8_MAX, EMBQ_I8_MAX]; -128 is never produced */
+#define EMBQ_I8_MAX 127
+
+typedef struct EmbqKernels
+{
+	const char *name;			/* "portable", "avx2", "avx512" */
+
+	/* popcount(a XOR b) over nbytes bytes */
+	uint64_t	(*hamming) (const uint8_t *a, const uint8_t *b, size_t nbytes);
+	/* popcount(a AND b) and popcount(a OR b), for jaccard */
+	void		(*and_or_count) (const uint8_t *a, const uint8_t *b, size_t nbytes,
+								 uint64_t *and_count, uint64_t *or_count);
+	/* popcount(a) */
+	uint64_t	(*popcount) (const uint8_t *a, size_t nbytes);
+	/* sum of q[j] over the set bits j < dims of a packed bit vector */
+	double		(*bits_float_dot) (const uint8_t *bits, const float *q, size_t dims);
+
+	/* sum a[j] * b[j] over int8 codes */
+	int64_t		(*i8_dot) (const int8_t *a, const int8_t *b, size_t n);
+	/* sum a*a, b*b and a*b in one pass */
+	void		(*i8_dot3) (const int8_t *a, const int8_t *b, size_t n,
+							int64_t *aa, int64_t *bb, int64_t *ab);
+	/* sum q[j] * c[j] in double, float query against int8 codes */
+	double		(*f32_i8_dot) (const float *q, const int8_t *c, size_t n);
+	/* sum (q[j] - scale * c[j])^2 in double */
+	double		(*f32_i8_l2sq) (const float *q, const int8_t *c, float scale, size_t n);
+	/* sum q[j]^2 in double */
+	double		(*f32_sqnorm) (const float *q, size_t n);
+
+	/*
+	 * Pack bit j = (x[j] > t[j]) into out (ceil(n/8) bytes, padding zero);
+	 * t == NULL means thresholds of zero.
+	 */
+	void		(*binarize) (const float *x, const float *t, size_t n, uint8_t *out);
+	/* pack bit j = (c[j] > 0) into out */
+	void		(*i8_binarize) (const int8_t *c, size_t n, uint8_t *out);
+	/* max |x[j]|, 0 for n == 0 */
+	float		(*absmax) (const float *x, size_t n);
+	/* codes[j] = round_half_away(x[j] / scale) clamped to +-127, scale > 0 */
+	void		(*i8_encode) (const float *x, size_t n, float scale, int8_t *codes);
+} EmbqKernels;
+
+/* The variants compiled in, portable first; NULL-terminated. */
+extern const EmbqKernels *const embq_kernel_variants[];
+
+/* Whether this CPU (and OS) can run a variant. */
+extern int	embq_kernels_supported(const EmbqKernels *k);
+
+/* The best variant this CPU can run; chosen once, cheap afterwards. */
+extern const EmbqKernels *embq_kernels(void);
+
+/* Force a variant by name ("portable", "avx2", "avx512"); 0 if unknown or unsupported. */
+extern int	embq_kernels_force(const char *name);
+
+/* Reduce EMBQ_FLOAT_LANES partial sums in the one fixed order all variants use. */
+extern double embq_reduce_lanes(const double *lanes);
+
+/*
+ * Per-vector absmax int8 quantization: scale = (float) (max|x| / 127),
+ * codes = round_half_away(x / scale).  All-zero input gives scale 0 and zero
+ * codes.  x must be finite.  Returns the scale.
+ */
+extern float embq_quantize_i8(const float *x, size_t n, int8_t *codes);
+
+/* Number of bytes that hold n packed bits. */
+#define EMBQ_BITBYTES(n) (((size_t) (n) + 7) / 8)
+
+#endif							/* EMBQ_KERNELS_H */

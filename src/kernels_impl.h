@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ *
+ * kernels_impl.h
+ *		Declarations of every kernel variant, shared by the kernel files and
+ *		dispatch.c.  Internal to the kernels: include kernels.h elsewhere.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMBQ_KERNELS_IMPL_H
+#define EMBQ_KERNELS_IMPL_H
+
+#include "kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EMBQ_X86 1
+#define EMBQ_TARGET_AVX2 __attribute__((target("avx2,fma,popcnt")))
+#define EMBQ_TARGET_AVX512 \
+	__attribute__((target("avx2,fma,popcnt,avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx512vnni")))
+#endif
+
+/* Bit-reversal of a byte: maps a lane mask (bit l = lane l) to MSB-first order. */
+extern const uint8_t embq_rev8[256];
+
+#define EMBQ_DECLARE_VARIANT(suffix) \
+	uint64_t embq_hamming_##suffix(const uint8_t *a, const uint8_t *b, size_t nbytes); \
+	void embq_and_or_count_##suffix(const uint8_t *a, const uint8_t *b, size_t nbytes, \
+									uint64_t *and_count, uint64_t *or_count); \
+	uint64_t embq_popcount_##suffix(const uint8_t *a, size_t nbytes); \
+	double embq_bits_float_dot_##suffix(const uint8_t *bits, const float *q, size_t dims); \
+	int64_t embq_i8_dot_##suffix(const int8_t *a, const int8_t *b, size_t n); \
+	void embq_i8_dot3_##suffix(const int8_t *a, const int8_t *b, size_t n, \
+							   int64_t *aa, int64_t *bb, int64_t *ab); \
+	double embq_f32_i8_dot_##suffix(const float *q, const int8_t *c, size_t n); \
+	double embq_f32_i8_l2sq_##suffix(const float *q, const int8_t *c, float scale, size_t n); \
+	double embq_f32_sqnorm_##suffix(const float *q, size_t n); \
+	void embq_binarize_##suffix(const float *x, const float *t, size_t n, uint8_t *out); \
+	void embq_i8_binarize_##suffix(const int8_t *c, size_t n, uint8_t *out); \
+	float embq_absmax_##suffix(const float *x, size_t n); \
+	void embq_i8_encode_##suffix(const float *x, size_t n, float scale, int8_t *codes)
+
+EMBQ_DECLARE_VARIANT(portable);
+#ifdef EMBQ_X86
+EMBQ_DECLARE_VARIANT(avx2);
+EMBQ_DECLARE_VARIANT(avx512);
+#endif
+
+/*
+ * Elements per int32-accumulator block of the SIMD int8 dot products.  An
+ * int32 lane gains at most 2 * 127^2 = 32258 per step and sees at most one
+ * step per 16 elements (AVX2; AVX-512 sees one per 32), so 2^19 elements
+ * give at most 32768 * 32258 < 2^31 before the block is flushed to int64.
+ */
+#define EMBQ_I8_BLOCK ((size_t) 1 << 19)
+
+#endif							/* EMBQ_KERNELS_IMPL_H */
