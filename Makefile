@@ -17,7 +17,7 @@ HEADERS = src/kernels.h
 
 REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory
 
-TAP_TESTS = 1
+# TAP tests run by `make prove_installcheck` (not by installcheck).
 PROVE_TESTS = test/t/*.pl
 
 # No fused multiply-add: every kernel variant must round identically.
@@ -29,14 +29,22 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: unittest testdata
+.PHONY: unittest testdata prove_installcheck
 
 # C unit tests of the kernels (no server needed).
 unittest:
 	$(MAKE) -C test/unit check
 
 # Reference results computed independently (numpy) from ../shared/data.
+PYTHON ?= $(shell for p in /usr/bin/python3 python3; do $$p -c 'import numpy' 2>/dev/null && echo $$p && break; done)
 testdata:
-	python3 test/data/gen_reference.py test/data/generated
+	@test -n "$(PYTHON)" || { echo "numpy is needed for the reference tests (apt-get install python3-numpy)"; exit 1; }
+	$(PYTHON) test/data/gen_reference.py test/data/generated
 
 installcheck: testdata
+
+# TAP tests (PostgreSQL::Test::Cluster): clusters of their own, as the
+# installed extension.
+prove_installcheck:
+	rm -rf $(CURDIR)/tmp_check
+	$(prove_installcheck)
