@@ -10,6 +10,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <math.h>
 #include <string.h>
 
 #include "kernels_impl.h"
@@ -173,6 +174,12 @@ embq_quantize_i8(const float *x, size_t n, int8_t *codes)
 		memset(codes, 0, n);
 		return 0.0f;
 	}
+	/*
+	 * Near FLT_MAX, scale * 127 can round up to infinity; one step down keeps
+	 * every dequantized value finite (the largest code is still 127).
+	 */
+	if (isinf((float) ((double) scale * EMBQ_I8_MAX)))
+		scale = nextafterf(scale, 0.0f);
 	k->i8_encode(x, n, scale, codes);
 	return scale;
 }

@@ -88,7 +88,9 @@ extern double embq_reduce_lanes(const double *lanes);
 /*
  * Per-vector absmax int8 quantization: scale = (float) (max|x| / 127),
  * codes = round_half_away(x / scale).  All-zero input gives scale 0 and zero
- * codes.  x must be finite.  Returns the scale.
+ * codes.  Where scale * 127 would round up to infinity in float (max|x| near
+ * FLT_MAX) the scale is one step smaller, so dequantized values stay finite.
+ * x must be finite.  Returns the scale.
  */
 extern float embq_quantize_i8(const float *x, size_t n, int8_t *codes);
 
