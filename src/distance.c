@@ -5,7 +5,7 @@
  *		bitvec, L2 / inner product / cosine on i8vec, and the asymmetric
  *		ones that score a float query against stored codes (rescoring).
  *
- * All return float8.  Detoasted copies are freed: these run once per row in
+ * All return float8, computed by codedist.h so that the index agrees.  Detoasted copies are freed: these run once per row in
  * scans and sorts.
  *
  *-------------------------------------------------------------------------
@@ -14,7 +14,7 @@
 
 #include <math.h>
 
-#include "utils/float.h"
+#include "codedist.h"
 
 /* The query array of an asymmetric operator, validated against dim. */
 static void
@@ -91,30 +91,6 @@ bitvec_query_negative_inner_product(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(-BitVecQueryDot(fcinfo));
 }
 
-/*
- * Squared L2 between two i8vecs from exact integer sums:
- * |sa a - sb b|^2 = sa^2 a.a + sb^2 b.b - 2 sa sb a.b.  With equal scales the
- * exact integer |a - b|^2 is used instead, so close vectors lose nothing to
- * cancellation.
- */
-static double
-I8VecL2Squared(const I8Vec *a, const I8Vec *b)
-{
-	const EmbqKernels *k = embq_kernels();
-	double		sa = a->scale,
-				sb = b->scale;
-	int64		aa,
-				bb,
-				ab;
-	double		d;
-
-	k->i8_dot3(a->x, b->x, a->dim, &aa, &bb, &ab);
-	if (sa == sb)
-		return sa * sa * (double) (aa + bb - 2 * ab);
-	d = sa * sa * (double) aa + sb * sb * (double) bb - 2.0 * sa * sb * (double) ab;
-	return d > 0 ? d : 0;
-}
-
 PG_FUNCTION_INFO_V1(i8vec_l2_distance);
 /* Euclidean distance between the dequantized vectors. */
 Datum
@@ -125,7 +101,7 @@ i8vec_l2_distance(PG_FUNCTION_ARGS)
 	double		d;
 
 	CheckDims(a->dim, b->dim);
-	d = sqrt(I8VecL2Squared(a, b));
+	d = sqrt(embq_i8_l2sq(embq_kernels(), a->scale, a->x, b->scale, b->x, a->dim));
 	PG_FREE_IF_COPY(a, 0);
 	PG_FREE_IF_COPY(b, 1);
 	PG_RETURN_FLOAT8(d);
@@ -140,8 +116,7 @@ I8VecDot(FunctionCallInfo fcinfo)
 	double		dot;
 
 	CheckDims(a->dim, b->dim);
-	dot = (double) a->scale * (double) b->scale *
-		(double) embq_kernels()->i8_dot(a->x, b->x, a->dim);
+	dot = embq_i8_ip(embq_kernels(), a->scale, a->x, b->scale, b->x, a->dim);
 	PG_FREE_IF_COPY(a, 0);
 	PG_FREE_IF_COPY(b, 1);
 	return dot;
@@ -163,22 +138,6 @@ i8vec_negative_inner_product(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(-I8VecDot(fcinfo));
 }
 
-/* 1 - cosine similarity, clamped to [0, 2]; NaN when either norm is zero. */
-static double
-CosineDistance(double dot, double norm_a_sq, double norm_b_sq)
-{
-	double		sim;
-
-	if (norm_a_sq == 0 || norm_b_sq == 0)
-		return get_float8_nan();
-	sim = dot / (sqrt(norm_a_sq) * sqrt(norm_b_sq));
-	if (sim > 1)
-		sim = 1;
-	else if (sim < -1)
-		sim = -1;
-	return 1.0 - sim;
-}
-
 PG_FUNCTION_INFO_V1(i8vec_cosine_distance);
 /* Cosine distance; the scales cancel, so it is computed on the codes. */
 Datum
@@ -186,19 +145,10 @@ i8vec_cosine_distance(PG_FUNCTION_ARGS)
 {
 	I8Vec	   *a = PG_GETARG_I8VEC_P(0);
 	I8Vec	   *b = PG_GETARG_I8VEC_P(1);
-	int64		aa,
-				bb,
-				ab;
 	double		d;
 
 	CheckDims(a->dim, b->dim);
-	embq_kernels()->i8_dot3(a->x, b->x, a->dim, &aa, &bb, &ab);
-	/* a zero scale is the zero vector, whatever the codes say */
-	if (a->scale == 0)
-		aa = 0;
-	if (b->scale == 0)
-		bb = 0;
-	d = CosineDistance((double) ab, (double) aa, (double) bb);
+	d = embq_i8_cosine(embq_kernels(), a->scale, a->x, b->scale, b->x, a->dim);
 	PG_FREE_IF_COPY(a, 0);
 	PG_FREE_IF_COPY(b, 1);
 	PG_RETURN_FLOAT8(d);
@@ -262,9 +212,7 @@ i8vec_query_cosine_distance(PG_FUNCTION_ARGS)
 	double		d;
 
 	GetQuery(fcinfo, 1, a->dim, I8VEC_MAX_DIM, &q);
-	d = CosineDistance(k->f32_i8_dot(q.x, a->x, a->dim),
-					   a->scale == 0 ? 0 : (double) k->i8_dot(a->x, a->x, a->dim),
-					   k->f32_sqnorm(q.x, q.dim));
+	d = embq_query_i8_cosine(k, q.x, k->f32_sqnorm(q.x, q.dim), a->scale, a->x, a->dim);
 	FreeFloats(&q);
 	PG_FREE_IF_COPY(a, 0);
 	PG_RETURN_FLOAT8(d);
