@@ -14,6 +14,7 @@
  */
 #include "embq.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -48,15 +49,20 @@ CheckI8VecCodes(const I8Vec *v)
 					 errdetail("Codes must be between -127 and 127.")));
 }
 
-/* Error unless a scale is finite and not negative. */
+/*
+ * Error unless a scale is finite, not negative, and small enough that every
+ * value scale * code is a finite float4.
+ */
 static void
 CheckScale(float scale)
 {
-	if (isnan(scale) || isinf(scale) || scale < 0)
+	if (isnan(scale) || isinf(scale) || scale < 0 ||
+		isinf((float) ((double) scale * EMBQ_I8_MAX)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid i8vec scale %g", scale),
-				 errdetail("The scale must be finite and not negative.")));
+				 errdetail("The scale must be finite, not negative, and at most %g.",
+						   (double) nextafterf(FLT_MAX / EMBQ_I8_MAX, 0.0f))));
 }
 
 /* Report malformed i8vec text. */
@@ -226,6 +232,13 @@ i8vec_recv(PG_FUNCTION_ARGS)
 	result->scale = scale == 0 ? 0.0f : scale;	/* no -0: equal values hash alike */
 	pq_copymsgbytes(buf, (char *) result->x, dim);
 	CheckI8VecCodes(result);
+	if (result->scale == 0)
+		for (int i = 0; i < dim; i++)
+			if (result->x[i] != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						 errmsg("incorrect binary data format for i8vec"),
+						 errdetail("A vector with scale 0 must have all codes 0.")));
 	PG_RETURN_I8VEC_P(result);
 }
 
