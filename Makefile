@@ -7,11 +7,15 @@ MODULE_big = embq
 DATA = sql/embq--$(EXTVERSION).sql
 
 # Kernels: plain C, no PostgreSQL header (unit-tested on their own).
-KERNEL_OBJS = src/bitkernels.o src/int8kernels.o src/quantkernels.o src/dispatch.o
+KERNEL_OBJS = src/bitkernels.o src/int8kernels.o src/quantkernels.o src/dispatch.o \
+	src/kmeans.o
 # PostgreSQL glue: types, functions, operators.
 GLUE_OBJS = src/embq.o src/bitvec.o src/i8vec.o src/quantize.o src/distance.o \
 	src/arrayutil.o
-OBJS = $(KERNEL_OBJS) $(GLUE_OBJS)
+# The embq_ivf index access method.
+IVF_OBJS = src/ivf.o src/ivfutils.o src/ivfbuild.o src/ivfinsert.o src/ivfscan.o \
+	src/ivfvacuum.o
+OBJS = $(KERNEL_OBJS) $(GLUE_OBJS) $(IVF_OBJS)
 
 HEADERS = src/kernels.h
 
@@ -28,6 +32,9 @@ EXTRA_CLEAN = results regression.diffs regression.out test/data/generated tmp_ch
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies; every object depends on every header.
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: unittest testdata prove_installcheck
 

@@ -333,3 +333,56 @@ CREATE OPERATOR CLASS i8vec_ops
 	OPERATOR 1 =,
 	FUNCTION 1 i8vec_hash(i8vec),
 	FUNCTION 2 i8vec_hash_extended(i8vec, bigint);
+
+------------------------------------------------------------------------
+-- embq_ivf: inverted-file index over the codes, rescoring inside the index
+------------------------------------------------------------------------
+
+CREATE FUNCTION embq_ivf_handler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE ACCESS METHOD embq_ivf TYPE INDEX HANDLER embq_ivf_handler;
+COMMENT ON ACCESS METHOD embq_ivf IS 'inverted-file index over bitvec and i8vec codes';
+
+-- support function 1 of each operator class: the metric it ranks by
+CREATE FUNCTION embq_ivf_hamming_metric(internal) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION embq_ivf_bit_ip_metric(internal) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION embq_ivf_l2_metric(internal) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION embq_ivf_ip_metric(internal) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION embq_ivf_cosine_metric(internal) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR CLASS bitvec_hamming_ops
+	DEFAULT FOR TYPE bitvec USING embq_ivf AS
+	OPERATOR 1 <~> (bitvec, bitvec) FOR ORDER BY float_ops,
+	FUNCTION 1 embq_ivf_hamming_metric(internal);
+
+CREATE OPERATOR CLASS bitvec_ip_ops
+	FOR TYPE bitvec USING embq_ivf AS
+	OPERATOR 1 <#> (bitvec, real[]) FOR ORDER BY float_ops,
+	OPERATOR 2 <#> (bitvec, double precision[]) FOR ORDER BY float_ops,
+	FUNCTION 1 embq_ivf_bit_ip_metric(internal);
+
+CREATE OPERATOR CLASS i8vec_l2_ops
+	DEFAULT FOR TYPE i8vec USING embq_ivf AS
+	OPERATOR 1 <-> (i8vec, i8vec) FOR ORDER BY float_ops,
+	OPERATOR 2 <-> (i8vec, real[]) FOR ORDER BY float_ops,
+	OPERATOR 3 <-> (i8vec, double precision[]) FOR ORDER BY float_ops,
+	FUNCTION 1 embq_ivf_l2_metric(internal);
+
+CREATE OPERATOR CLASS i8vec_ip_ops
+	FOR TYPE i8vec USING embq_ivf AS
+	OPERATOR 1 <#> (i8vec, i8vec) FOR ORDER BY float_ops,
+	OPERATOR 2 <#> (i8vec, real[]) FOR ORDER BY float_ops,
+	OPERATOR 3 <#> (i8vec, double precision[]) FOR ORDER BY float_ops,
+	FUNCTION 1 embq_ivf_ip_metric(internal);
+
+CREATE OPERATOR CLASS i8vec_cosine_ops
+	FOR TYPE i8vec USING embq_ivf AS
+	OPERATOR 1 <=> (i8vec, i8vec) FOR ORDER BY float_ops,
+	OPERATOR 2 <=> (i8vec, real[]) FOR ORDER BY float_ops,
+	OPERATOR 3 <=> (i8vec, double precision[]) FOR ORDER BY float_ops,
+	FUNCTION 1 embq_ivf_cosine_metric(internal);

@@ -57,6 +57,7 @@ embq_reduce_lanes(const double *lanes)
 		.f32_i8_dot = embq_f32_i8_dot_##suffix, \
 		.f32_i8_l2sq = embq_f32_i8_l2sq_##suffix, \
 		.f32_sqnorm = embq_f32_sqnorm_##suffix, \
+		.f32_dot = embq_f32_dot_##suffix, \
 		.binarize = embq_binarize_##suffix, \
 		.i8_binarize = embq_i8_binarize_##suffix, \
 		.absmax = embq_absmax_##suffix, \

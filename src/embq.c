@@ -9,7 +9,18 @@
 
 #include "utils/builtins.h"
 
+#include "ivf.h"
+
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Module load: the index's options and settings. */
+void
+_PG_init(void)
+{
+	IvfInitGucs();
+}
 
 PG_FUNCTION_INFO_V1(embq_cpu_kernels);
 /* embq_cpu_kernels(): which kernel variant this server's CPU runs. */

@@ -93,6 +93,18 @@ embq_f32_sqnorm_portable(const float *q, size_t n)
 	return embq_reduce_lanes(lanes);
 }
 
+/* Portable float dot product. */
+double
+embq_f32_dot_portable(const float *a, const float *b, size_t n)
+{
+	double		lanes[EMBQ_FLOAT_LANES] = {0};
+	size_t		j;
+
+	for (j = 0; j < n; j++)
+		lanes[j % EMBQ_FLOAT_LANES] += (double) a[j] * (double) b[j];
+	return embq_reduce_lanes(lanes);
+}
+
 #ifdef EMBQ_X86
 
 /* Horizontal sum of eight int32 lanes into int64. */
@@ -278,6 +290,31 @@ Sum512Epi32(__m512i v)
 		_mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1)));
 }
 
+/* AVX2 float dot product. */
+EMBQ_TARGET_AVX2 double
+embq_f32_dot_avx2(const float *a, const float *b, size_t n)
+{
+	double		lanes[EMBQ_FLOAT_LANES];
+	__m256d		acc[4];
+	size_t		j = 0;
+	int			k;
+
+	for (k = 0; k < 4; k++)
+		acc[k] = _mm256_setzero_pd();
+	for (; j + 16 <= n; j += 16)
+		for (k = 0; k < 4; k++)
+		{
+			__m256d		x = _mm256_cvtps_pd(_mm_loadu_ps(a + j + 4 * k));
+			__m256d		y = _mm256_cvtps_pd(_mm_loadu_ps(b + j + 4 * k));
+
+			acc[k] = _mm256_add_pd(acc[k], _mm256_mul_pd(x, y));
+		}
+	StoreLanes256(lanes, acc);
+	for (; j < n; j++)
+		lanes[j % EMBQ_FLOAT_LANES] += (double) a[j] * (double) b[j];
+	return embq_reduce_lanes(lanes);
+}
+
 /* Mask selecting the first len (< 32) bytes. */
 #define EMBQ_BYTEMASK32(len) ((__mmask32) ((1u << (len)) - 1))
 
@@ -438,6 +475,38 @@ embq_f32_sqnorm_avx512(const float *q, size_t n)
 
 		acc[0] = _mm512_add_pd(acc[0], _mm512_mul_pd(lo, lo));
 		acc[1] = _mm512_add_pd(acc[1], _mm512_mul_pd(hi, hi));
+	}
+	return ReduceAcc512(acc);
+}
+
+/* Load up to 16 floats as two 8-lane double vectors; lanes past len are zero. */
+EMBQ_TARGET_AVX512 static inline void
+LoadF16(const float *p, size_t len, __m512d *v)
+{
+	__mmask16	m = len >= 16 ? 0xffff : (__mmask16) ((1u << len) - 1);
+	__m512		f = _mm512_maskz_loadu_ps(m, p);
+
+	v[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+	v[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
+}
+
+/* AVX-512 float dot product. */
+EMBQ_TARGET_AVX512 double
+embq_f32_dot_avx512(const float *a, const float *b, size_t n)
+{
+	__m512d		acc[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+	size_t		j;
+
+	for (j = 0; j < n; j += 16)
+	{
+		__m512d		x[2],
+					y[2];
+		int			k;
+
+		LoadF16(a + j, n - j, x);
+		LoadF16(b + j, n - j, y);
+		for (k = 0; k < 2; k++)
+			acc[k] = _mm512_add_pd(acc[k], _mm512_mul_pd(x[k], y[k]));
 	}
 	return ReduceAcc512(acc);
 }

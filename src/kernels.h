@@ -56,6 +56,8 @@ typedef struct EmbqKernels
 	double		(*f32_i8_l2sq) (const float *q, const int8_t *c, float scale, size_t n);
 	/* sum q[j]^2 in double */
 	double		(*f32_sqnorm) (const float *q, size_t n);
+	/* sum a[j] * b[j] in double, two float vectors */
+	double		(*f32_dot) (const float *a, const float *b, size_t n);
 
 	/*
 	 * Pack bit j = (x[j] > t[j]) into out (ceil(n/8) bytes, padding zero);

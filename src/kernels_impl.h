@@ -33,6 +33,7 @@ extern const uint8_t embq_rev8[256];
 	double embq_f32_i8_dot_##suffix(const float *q, const int8_t *c, size_t n); \
 	double embq_f32_i8_l2sq_##suffix(const float *q, const int8_t *c, float scale, size_t n); \
 	double embq_f32_sqnorm_##suffix(const float *q, size_t n); \
+	double embq_f32_dot_##suffix(const float *a, const float *b, size_t n); \
 	void embq_binarize_##suffix(const float *x, const float *t, size_t n, uint8_t *out); \
 	void embq_i8_binarize_##suffix(const int8_t *c, size_t n, uint8_t *out); \
 	float embq_absmax_##suffix(const float *x, size_t n); \

@@ -1,0 +1,205 @@
+/*-------------------------------------------------------------------------
+ *
+ * ivf.h
+ *		embq_ivf: an inverted-file index over bitvec and i8vec codes.
+ *
+ * Layout of the index relation:
+ *   block 0            metapage (IvfMetaPageData)
+ *   blocks 1..ndir     list directory: one IvfListData per list, holding its
+ *                      centroid (in the column's code format) and the first
+ *                      and insert pages of its chain
+ *   other blocks       data pages, chained per list; each holds a dense array
+ *                      of heap TIDs followed by a dense array of codes, so a
+ *                      scan streams codes straight through the kernels
+ *
+ * A "code" is what the column stores, without varlena header: for bitvec the
+ * packed bits, for i8vec a float4 scale followed by the int8 codes.
+ *
+ * Every page change goes through generic WAL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMBQ_IVF_H
+#define EMBQ_IVF_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "access/generic_xlog.h"
+#include "access/reloptions.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "storage/bufmgr.h"
+#include "utils/relcache.h"
+
+#include "embq.h"
+
+#define IVF_MAGIC			0x45495646	/* "EIVF" */
+#define IVF_VERSION			1
+#define IVF_PAGE_ID			0xEB51
+#define IVF_META_BLKNO		0
+
+/* page kinds, in IvfPageOpaqueData.flags */
+#define IVF_META			1
+#define IVF_DIR				2
+#define IVF_DATA			3
+
+/* metrics, chosen by the operator class's support function 1 */
+#define IVF_METRIC_HAMMING	1	/* bitvec <~> bitvec */
+#define IVF_METRIC_BIT_IP	2	/* bitvec <#> real[] */
+#define IVF_METRIC_L2		3	/* i8vec <-> */
+#define IVF_METRIC_IP		4	/* i8vec <#> */
+#define IVF_METRIC_COSINE	5	/* i8vec <=> */
+
+#define IVF_METRIC_IS_BIT(m) ((m) == IVF_METRIC_HAMMING || (m) == IVF_METRIC_BIT_IP)
+
+/* i8vec columns: a code (scale + codes) and its TID must fit on a data page */
+#define IVF_I8_MAX_DIM		8000
+
+/* build phases reported in pg_stat_progress_create_index */
+#define PROGRESS_IVF_PHASE_SAMPLE	2
+#define PROGRESS_IVF_PHASE_TRAIN	3
+#define PROGRESS_IVF_PHASE_ASSIGN	4
+#define PROGRESS_IVF_PHASE_WRITE	5
+
+typedef struct IvfPageOpaqueData
+{
+	BlockNumber nextblkno;		/* data pages: next page of the list */
+	uint16		nitems;			/* data pages: entries on the page */
+	uint16		flags;			/* IVF_META, IVF_DIR or IVF_DATA */
+	uint16		unused;
+	uint16		page_id;		/* IVF_PAGE_ID, for pg_filedump */
+} IvfPageOpaqueData;
+
+typedef IvfPageOpaqueData *IvfPageOpaque;
+
+#define IvfPageGetOpaque(page) ((IvfPageOpaque) PageGetSpecialPointer(page))
+
+typedef struct IvfMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	int32		dims;
+	int32		metric;
+	int32		lists;
+	int32		codesize;		/* bytes of one code */
+	int32		capacity;		/* entries per data page */
+	int32		dir_per_page;	/* directory entries per directory page */
+	BlockNumber ndirpages;		/* directory pages, blocks 1 .. ndirpages */
+	uint32		build_path;		/* 0 = CPU (the GPU path comes later) */
+} IvfMetaPageData;
+
+typedef IvfMetaPageData *IvfMetaPage;
+
+#define IvfPageGetMeta(page) ((IvfMetaPage) PageGetContents(page))
+
+/* One list in the directory; the centroid's code follows (codesize bytes). */
+typedef struct IvfListData
+{
+	BlockNumber startpage;		/* first data page, or InvalidBlockNumber */
+	BlockNumber insertpage;		/* where inserts start looking for room */
+	int64		count;			/* live entries, as of the last build/vacuum */
+	char		centroid[FLEXIBLE_ARRAY_MEMBER];
+} IvfListData;
+
+typedef IvfListData *IvfList;
+
+#define IVF_LIST_SIZE(codesize) MAXALIGN(offsetof(IvfListData, centroid) + (codesize))
+
+/* Index options (WITH (...)) */
+typedef struct IvfOptions
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	int			lists;			/* 0 = derived from the row count */
+	int			sample_rows;	/* 0 = 50 per list */
+} IvfOptions;
+
+/* GUCs */
+extern int	embq_ivf_probes;
+extern int	embq_ivf_max_probes;
+extern int	embq_ivf_rescore_factor;
+
+/* What the index needs to know about its column and metric. */
+typedef struct IvfInfo
+{
+	int			metric;
+	int			dims;
+	int			codesize;
+	int			capacity;
+	const EmbqKernels *kern;
+} IvfInfo;
+
+/*
+ * A query, prepared once per scan: the query's own code (for bitvec queries
+ * and for the coarse pass) and, for a real[] query, the floats for the
+ * exact rescoring.
+ */
+typedef struct IvfQuery
+{
+	const IvfInfo *info;
+	bool		asymmetric;		/* real[] query against codes */
+	char	   *code;			/* the query in code format (codesize bytes) */
+	float	   *floats;			/* asymmetric only: the float query */
+	double		qq;				/* asymmetric only: |q|^2 */
+} IvfQuery;
+
+/* Metapage and centroids, cached in the relcache entry (rd_amcache). */
+typedef struct IvfCache
+{
+	IvfMetaPageData meta;
+	IvfInfo		info;
+	char	   *centroids;		/* meta.lists codes, packed */
+} IvfCache;
+
+/* ivfutils.c */
+extern IvfCache *IvfGetCache(Relation index);
+extern int	IvfCodeSize(int metric, int dims);
+extern int	IvfCapacity(int codesize);
+extern int	IvfDirPerPage(int codesize);
+extern int	IvfMetricOf(Relation index);
+extern void IvfInitPage(Page page, uint16 flags);
+extern Buffer IvfNewBuffer(Relation index, ForkNumber forknum);
+extern void IvfReadMeta(Relation index, IvfMetaPageData *meta);
+extern void IvfInfoFromMeta(const IvfMetaPageData *meta, IvfInfo *info);
+extern void IvfDatumToCode(const IvfInfo *info, Datum value, char *code);
+extern void IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q);
+extern double IvfCoarseDistance(const IvfQuery *q, const char *code);
+extern double IvfExactDistance(const IvfQuery *q, const char *code);
+extern double IvfCodeDistance(const IvfInfo *info, const char *a, const char *b);
+extern BlockNumber IvfDirBlock(int list, int dir_per_page);
+extern IvfList IvfDirEntry(Page page, int list, int dir_per_page, int codesize);
+extern int	IvfNearestList(const IvfInfo *info, const char *code, const char *centroids, int lists);
+
+#define IvfTids(page) ((ItemPointer) PageGetContents(page))
+#define IvfCodes(page, capacity) \
+	((char *) PageGetContents(page) + MAXALIGN(sizeof(ItemPointerData) * (capacity)))
+
+/* ivfbuild.c */
+extern IndexBuildResult *ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo);
+extern void ivfbuildempty(Relation index);
+
+/* ivfinsert.c */
+extern bool ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+					  Relation heap, IndexUniqueCheck checkUnique
+#if PG_VERSION_NUM >= 140000
+					  ,bool indexUnchanged
+#endif
+					  ,IndexInfo *indexInfo);
+extern void IvfAppendEntry(Relation index, const IvfInfo *info, int list,
+						   ItemPointer tid, const char *code);
+
+/* ivfscan.c */
+extern IndexScanDesc ivfbeginscan(Relation index, int nkeys, int norderbys);
+extern void ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys);
+extern bool ivfgettuple(IndexScanDesc scan, ScanDirection dir);
+extern void ivfendscan(IndexScanDesc scan);
+
+/* ivfvacuum.c */
+extern IndexBulkDeleteResult *ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+											IndexBulkDeleteCallback callback, void *callback_state);
+extern IndexBulkDeleteResult *ivfvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats);
+
+/* ivf.c */
+extern void IvfInitGucs(void);
+
+#endif							/* EMBQ_IVF_H */

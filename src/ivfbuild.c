@@ -1,0 +1,544 @@
+/*-------------------------------------------------------------------------
+ *
+ * ivfbuild.c
+ *		Build an embq_ivf index: sample rows, train centroids by k-means,
+ *		assign every row to its nearest list through a tuplesort (which
+ *		spills to disk past maintenance_work_mem), then write each list's
+ *		codes densely onto chained pages.
+ *
+ * Pages are written without WAL and logged in one pass at the end
+ * (log_newpage_range), as other index builds do.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ivf.h"
+
+#include <math.h>
+
+#include "access/tableam.h"
+#include "access/xloginsert.h"
+#include "catalog/index.h"
+#include "catalog/pg_operator_d.h"
+#include "catalog/pg_type_d.h"
+#include "commands/progress.h"
+#include "executor/executor.h"
+#include "kmeans.h"
+#include "miscadmin.h"
+#include "optimizer/plancat.h"
+#include "pgstat.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/tuplesort.h"
+
+#define IVF_KMEANS_ITERS 20
+#define IVF_SAMPLE_PER_LIST 50
+
+typedef struct IvfBuildState
+{
+	Relation	heap;
+	Relation	index;
+	IvfInfo		info;
+	int			lists;
+
+	/* sampling: a reservoir of codes */
+	char	   *sample;
+	int			sample_target;
+	int			sample_count;
+	double		rows_seen;
+	uint64_t	rng;
+
+	/* assigning */
+	char	   *centroids;		/* lists codes, packed */
+	TupleDesc	sortdesc;
+	TupleTableSlot *slot;		/* rows going into the sort */
+	TupleTableSlot *sorted;		/* rows coming out of it */
+	Tuplesortstate *sort;
+	double		rows_assigned;
+	int64	   *list_counts;
+
+	MemoryContext tmpctx;
+} IvfBuildState;
+
+/* The column's dimensions, from its typmod. */
+static int
+IndexDims(Relation index, int metric)
+{
+	int			dims = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+
+	if (dims < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column does not have dimensions"),
+				 errhint("Declare the column as %s(n) to index it with embq_ivf.",
+						 IVF_METRIC_IS_BIT(metric) ? "bitvec" : "i8vec")));
+	if (!IVF_METRIC_IS_BIT(metric) && dims > IVF_I8_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("column cannot have more than %d dimensions for embq_ivf index",
+						IVF_I8_MAX_DIM)));
+	return dims;
+}
+
+/* Lists for a row count: rows / 1000 up to 1M rows, sqrt(rows) beyond. */
+static int
+DefaultLists(double rows)
+{
+	if (rows <= 1000000)
+		return (int) Max(1, rows / 1000);
+	return (int) Min(65536, sqrt(rows));
+}
+
+/* The planner's estimate of the table's rows. */
+static double
+EstimateRows(Relation heap)
+{
+	BlockNumber pages;
+	double		tuples,
+				allvisfrac;
+
+	estimate_rel_size(heap, NULL, &pages, &tuples, &allvisfrac);
+	return tuples;
+}
+
+/* Reservoir-sample one row's code (Vitter's algorithm R). */
+static void
+SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	IvfBuildState *bs = (IvfBuildState *) state;
+	int			slot;
+
+	if (isnull[0])
+		return;
+	bs->rows_seen++;
+	if (bs->sample_count < bs->sample_target)
+		slot = bs->sample_count++;
+	else
+	{
+		uint64		r = embq_random_next(&bs->rng) % (uint64) bs->rows_seen;
+
+		if (r >= (uint64) bs->sample_target)
+			return;
+		slot = (int) r;
+	}
+	IvfDatumToCode(&bs->info, values[0], bs->sample + (Size) slot * bs->info.codesize);
+}
+
+/* k-means progress hook: allow cancellation between iterations. */
+static void
+KmeansProgress(void *arg, int iter)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* Code to floats: scale * code for i8vec, 0/1 for bitvec. */
+static void
+CodeToFloats(const IvfInfo *info, const char *code, float *out)
+{
+	if (IVF_METRIC_IS_BIT(info->metric))
+	{
+		for (int j = 0; j < info->dims; j++)
+			out[j] = (code[j >> 3] & (0x80 >> (j & 7))) ? 1.0f : 0.0f;
+	}
+	else
+	{
+		float		scale;
+		const int8 *c = (const int8 *) (code + sizeof(float));
+
+		memcpy(&scale, code, sizeof(float));
+		for (int j = 0; j < info->dims; j++)
+			out[j] = (float) ((double) scale * c[j]);
+	}
+}
+
+/* Floats (a trained centroid) to a code. */
+static void
+FloatsToCode(const IvfInfo *info, const float *x, char *code)
+{
+	if (IVF_METRIC_IS_BIT(info->metric))
+	{
+		/* a bit centroid is the majority bit of its members */
+		float	   *half = palloc(sizeof(float) * info->dims);
+
+		for (int j = 0; j < info->dims; j++)
+			half[j] = 0.5f;
+		info->kern->binarize(x, half, info->dims, (uint8_t *) code);
+		pfree(half);
+	}
+	else
+	{
+		float		scale = embq_quantize_i8(x, info->dims, (int8_t *) (code + sizeof(float)));
+
+		memcpy(code, &scale, sizeof(float));
+	}
+}
+
+/*
+ * Train the centroids on the sample, within maintenance_work_mem: the
+ * sample as floats plus the k-means workspace must fit.
+ */
+static void
+TrainCentroids(IvfBuildState *bs)
+{
+	const IvfInfo *info = &bs->info;
+	int			n = bs->sample_count;
+	int			k = bs->lists;
+	Size		dims = info->dims;
+	Size		budget = (Size) maintenance_work_mem * 1024;
+	Size		need;
+	float	   *x,
+			   *cf;
+	void	   *work;
+
+	bs->centroids = palloc_extended((Size) k * info->codesize, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	if (n == 0)
+		return;					/* no rows: zero centroids, every row to list 0 */
+
+	need = (Size) n * dims * sizeof(float) + (Size) k * dims * sizeof(float) +
+		embq_kmeans_workspace(n, dims, k);
+	if (need > budget)
+	{
+		/* use fewer sample rows, down to 4 per list */
+		Size		per_row = dims * sizeof(float) + sizeof(Size) + 2 * sizeof(int32);
+		Size		fixed = need - (Size) n * per_row;
+		int			fit = budget > fixed ? (int) ((budget - fixed) / per_row) : 0;
+
+		if (fit < Min(n, 4 * k))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("memory required to train %d lists is %zu MB, maintenance_work_mem is %d MB",
+							k, (need / n * Min(n, 4 * k) + fixed) / (1024 * 1024) + 1,
+							maintenance_work_mem / 1024),
+					 errhint("Increase maintenance_work_mem or use fewer lists.")));
+		ereport(NOTICE,
+				(errmsg("embq_ivf trains on %d of %d sampled rows to stay within maintenance_work_mem", fit, n)));
+		n = fit;
+	}
+
+	x = palloc_extended((Size) n * dims * sizeof(float), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+	{
+		float	   *row = x + (Size) i * dims;
+
+		CodeToFloats(info, bs->sample + (Size) i * info->codesize, row);
+		if (info->metric == IVF_METRIC_COSINE)
+		{
+			double		norm = sqrt(info->kern->f32_sqnorm(row, dims));
+
+			if (norm > 0)
+				for (Size j = 0; j < dims; j++)
+					row[j] = (float) (row[j] / norm);
+		}
+	}
+	cf = palloc_extended((Size) k * dims * sizeof(float), MCXT_ALLOC_HUGE);
+	work = palloc_extended(embq_kmeans_workspace(n, dims, k), MCXT_ALLOC_HUGE);
+	embq_kmeans_train(x, n, dims, k, IVF_KMEANS_ITERS,
+					  info->metric == IVF_METRIC_COSINE, 42, cf, work,
+					  KmeansProgress, NULL);
+	for (int c = 0; c < k; c++)
+		FloatsToCode(info, cf + (Size) c * dims, bs->centroids + (Size) c * info->codesize);
+	pfree(work);
+	pfree(cf);
+	pfree(x);
+}
+
+/* Assign one row to its nearest list and queue it for writing. */
+static void
+AssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	IvfBuildState *bs = (IvfBuildState *) state;
+	MemoryContext old;
+	bytea	   *code;
+	int			list;
+
+	if (isnull[0])
+		return;
+	old = MemoryContextSwitchTo(bs->tmpctx);
+	code = palloc(VARHDRSZ + bs->info.codesize);
+	SET_VARSIZE(code, VARHDRSZ + bs->info.codesize);
+	IvfDatumToCode(&bs->info, values[0], VARDATA(code));
+	list = IvfNearestList(&bs->info, VARDATA(code), bs->centroids, bs->lists);
+
+	ExecClearTuple(bs->slot);
+	bs->slot->tts_values[0] = Int32GetDatum(list);
+	bs->slot->tts_isnull[0] = false;
+	bs->slot->tts_values[1] = PointerGetDatum(tid);
+	bs->slot->tts_isnull[1] = false;
+	bs->slot->tts_values[2] = PointerGetDatum(code);
+	bs->slot->tts_isnull[2] = false;
+	ExecStoreVirtualTuple(bs->slot);
+	tuplesort_puttupleslot(bs->sort, bs->slot);
+	bs->list_counts[list]++;
+
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tmpctx);
+
+	bs->rows_assigned++;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->rows_assigned);
+}
+
+/*
+ * Write the metapage and the (empty) directory pages at blocks 0 .. ndir, so
+ * that the directory sits at fixed blocks before any data page.
+ */
+static void
+WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
+					  int lists, int dir_per_page)
+{
+	BlockNumber ndir = (lists + dir_per_page - 1) / dir_per_page;
+	Buffer		buf = IvfNewBuffer(index, forknum);
+	Page		page = BufferGetPage(buf);
+	IvfMetaPage meta;
+
+	Assert(BufferGetBlockNumber(buf) == IVF_META_BLKNO);
+	IvfInitPage(page, IVF_META);
+	meta = IvfPageGetMeta(page);
+	meta->magic = IVF_MAGIC;
+	meta->version = IVF_VERSION;
+	meta->dims = info->dims;
+	meta->metric = info->metric;
+	meta->lists = lists;
+	meta->codesize = info->codesize;
+	meta->capacity = info->capacity;
+	meta->dir_per_page = dir_per_page;
+	meta->ndirpages = ndir;
+	meta->build_path = 0;
+	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(IvfMetaPageData)) - (char *) page;
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+
+	for (BlockNumber b = 0; b < ndir; b++)
+	{
+		int			first = b * dir_per_page;
+		int			count = Min(dir_per_page, lists - first);
+
+		buf = IvfNewBuffer(index, forknum);
+		page = BufferGetPage(buf);
+		IvfInitPage(page, IVF_DIR);
+		for (int i = 0; i < count; i++)
+		{
+			IvfList l = IvfDirEntry(page, first + i, dir_per_page, info->codesize);
+
+			l->startpage = InvalidBlockNumber;
+			l->insertpage = InvalidBlockNumber;
+			l->count = 0;
+		}
+		IvfPageGetOpaque(page)->nitems = count;
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* Fill the directory entries: centroids, chains and counts. */
+static void
+FillDirectory(Relation index, const IvfInfo *info, int lists, int dir_per_page,
+			  const char *centroids, const BlockNumber *start,
+			  const BlockNumber *last, const int64 *counts)
+{
+	for (int first = 0; first < lists; first += dir_per_page)
+	{
+		Buffer		buf = ReadBuffer(index, IvfDirBlock(first, dir_per_page));
+		Page		page;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		for (int i = first; i < Min(lists, first + dir_per_page); i++)
+		{
+			IvfList l = IvfDirEntry(page, i, dir_per_page, info->codesize);
+
+			l->startpage = start[i];
+			l->insertpage = last[i];
+			l->count = counts[i];
+			memcpy(l->centroid, centroids + (Size) i * info->codesize, info->codesize);
+		}
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* Write the sorted (list, tid, code) stream as chained, densely packed pages. */
+static void
+WriteLists(IvfBuildState *bs, int dir_per_page)
+{
+	const IvfInfo *info = &bs->info;
+	BlockNumber *start = palloc(sizeof(BlockNumber) * bs->lists);
+	BlockNumber *last = palloc(sizeof(BlockNumber) * bs->lists);
+	Buffer		buf = InvalidBuffer;
+	Page		page = NULL;
+	int			cur = -1;
+	int64		written = 0;
+
+	for (int i = 0; i < bs->lists; i++)
+		start[i] = last[i] = InvalidBlockNumber;
+
+	while (tuplesort_gettupleslot(bs->sort, true, false, bs->sorted, NULL))
+	{
+		bool		isnull;
+		int			list = DatumGetInt32(slot_getattr(bs->sorted, 1, &isnull));
+		ItemPointer tid = (ItemPointer) DatumGetPointer(slot_getattr(bs->sorted, 2, &isnull));
+		bytea	   *code = DatumGetByteaPP(slot_getattr(bs->sorted, 3, &isnull));
+		IvfPageOpaque opaque = page ? IvfPageGetOpaque(page) : NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (list != cur || opaque->nitems >= info->capacity)
+		{
+			Buffer		next = IvfNewBuffer(bs->index, MAIN_FORKNUM);
+			BlockNumber nextblk = BufferGetBlockNumber(next);
+
+			if (BufferIsValid(buf))
+			{
+				if (list == cur)
+					opaque->nextblkno = nextblk;
+				MarkBufferDirty(buf);
+				UnlockReleaseBuffer(buf);
+			}
+			buf = next;
+			page = BufferGetPage(buf);
+			IvfInitPage(page, IVF_DATA);
+			if (list != cur)
+				start[list] = nextblk;
+			last[list] = nextblk;
+			cur = list;
+			opaque = IvfPageGetOpaque(page);
+		}
+		IvfTids(page)[opaque->nitems] = *tid;
+		memcpy(IvfCodes(page, info->capacity) + (Size) opaque->nitems * info->codesize,
+			   VARDATA_ANY(code), info->codesize);
+		opaque->nitems++;
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++written);
+	}
+	if (BufferIsValid(buf))
+	{
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+
+	FillDirectory(bs->index, info, bs->lists, dir_per_page, bs->centroids,
+				  start, last, bs->list_counts);
+}
+
+/* ambuild */
+IndexBuildResult *
+ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result;
+	IvfBuildState bs;
+	IvfOptions *opts = (IvfOptions *) index->rd_options;
+	int			dir_per_page;
+	AttrNumber	attnum = 1;
+	Oid			sortop = Int4LessOperator;
+	Oid			collation = InvalidOid;
+	bool		nullsfirst = false;
+	double		estimated;
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+
+	memset(&bs, 0, sizeof(bs));
+	bs.heap = heap;
+	bs.index = index;
+	bs.info.metric = IvfMetricOf(index);
+	bs.info.dims = IndexDims(index, bs.info.metric);
+	bs.info.codesize = IvfCodeSize(bs.info.metric, bs.info.dims);
+	bs.info.capacity = IvfCapacity(bs.info.codesize);
+	bs.info.kern = embq_kernels();
+	bs.rng = UINT64CONST(0x9E3779B97F4A7C15);
+	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "embq_ivf build row",
+									  ALLOCSET_DEFAULT_SIZES);
+	dir_per_page = IvfDirPerPage(bs.info.codesize);
+
+	/* lists and sample size, from the options or the estimated row count */
+	estimated = EstimateRows(heap);
+	bs.lists = opts && opts->lists > 0 ? opts->lists : DefaultLists(estimated);
+	bs.sample_target = opts && opts->sample_rows > 0 ? opts->sample_rows
+		: (int) Min((double) INT_MAX / 2, (double) IVF_SAMPLE_PER_LIST * bs.lists);
+	bs.sample_target = Max(bs.sample_target, bs.lists);
+	bs.sample = palloc_extended((Size) bs.sample_target * bs.info.codesize, MCXT_ALLOC_HUGE);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_SAMPLE);
+	table_index_build_scan(heap, index, indexInfo, true, true, SampleCallback, &bs, NULL);
+
+	/* never more lists than rows; derived lists follow the real count */
+	if (!(opts && opts->lists > 0))
+		bs.lists = DefaultLists(bs.rows_seen);
+	bs.lists = (int) Max(1, Min((double) bs.lists, bs.rows_seen));
+	if (bs.sample_count > 0 && bs.rows_seen < (double) bs.lists * 10)
+		ereport(NOTICE,
+				(errmsg("embq_ivf index created with little data"),
+				 errdetail("%.0f rows for %d lists.", bs.rows_seen, bs.lists),
+				 errhint("Recall is best when the index is built after the table is loaded.")));
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN);
+	TrainCentroids(&bs);
+	pfree(bs.sample);
+	bs.sample = NULL;
+
+	/* assign every row to its list, sorted by list (spills past maintenance_work_mem) */
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_ASSIGN);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.rows_seen);
+	bs.list_counts = palloc0(sizeof(int64) * bs.lists);
+	bs.sortdesc = CreateTemplateTupleDesc(3);
+	TupleDescInitEntry(bs.sortdesc, (AttrNumber) 1, "list", INT4OID, -1, 0);
+	TupleDescInitEntry(bs.sortdesc, (AttrNumber) 2, "tid", TIDOID, -1, 0);
+	TupleDescInitEntry(bs.sortdesc, (AttrNumber) 3, "code", BYTEAOID, -1, 0);
+	bs.slot = MakeSingleTupleTableSlot(bs.sortdesc, &TTSOpsVirtual);
+	bs.sorted = MakeSingleTupleTableSlot(bs.sortdesc, &TTSOpsMinimalTuple);
+	bs.sort = tuplesort_begin_heap(bs.sortdesc, 1, &attnum, &sortop, &collation,
+								   &nullsfirst, maintenance_work_mem, NULL,
+#if PG_VERSION_NUM >= 150000
+								   TUPLESORT_NONE
+#else
+								   false
+#endif
+		);
+	table_index_build_scan(heap, index, indexInfo, true, true, AssignCallback, &bs, NULL);
+	tuplesort_performsort(bs.sort);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_WRITE);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
+	WriteMetaAndDirectory(index, MAIN_FORKNUM, &bs.info, bs.lists, dir_per_page);
+	WriteLists(&bs, dir_per_page);
+	tuplesort_end(bs.sort);
+	ExecDropSingleTupleTableSlot(bs.slot);
+	ExecDropSingleTupleTableSlot(bs.sorted);
+
+	if (RelationNeedsWAL(index))
+		log_newpage_range(index, MAIN_FORKNUM, 0, RelationGetNumberOfBlocks(index), true);
+
+	result = (IndexBuildResult *) palloc(sizeof(IndexBuildResult));
+	result->heap_tuples = bs.rows_seen;
+	result->index_tuples = bs.rows_assigned;
+	MemoryContextDelete(bs.tmpctx);
+	return result;
+}
+
+/* ambuildempty: the init fork of an unlogged index, one list, zero centroid. */
+void
+ivfbuildempty(Relation index)
+{
+	IvfInfo		info;
+	int			dir_per_page;
+	Buffer		buf;
+
+	info.metric = IvfMetricOf(index);
+	info.dims = IndexDims(index, info.metric);
+	info.codesize = IvfCodeSize(info.metric, info.dims);
+	info.capacity = IvfCapacity(info.codesize);
+	info.kern = embq_kernels();
+	dir_per_page = IvfDirPerPage(info.codesize);
+
+	WriteMetaAndDirectory(index, INIT_FORKNUM, &info, 1, dir_per_page);
+	buf = ReadBufferExtended(index, INIT_FORKNUM, 1, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	{
+		IvfList		l = IvfDirEntry(BufferGetPage(buf), 0, dir_per_page, info.codesize);
+
+		memset(l->centroid, 0, info.codesize);
+	}
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+	log_newpage_range(index, INIT_FORKNUM, 0, 2, true);
+	smgrimmedsync(RelationGetSmgr(index), INIT_FORKNUM);
+}

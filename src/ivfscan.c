@@ -1,0 +1,348 @@
+/*-------------------------------------------------------------------------
+ *
+ * ivfscan.c
+ *		Ordered scans of an embq_ivf index, in two stages.
+ *
+ * Coarse pass: rank the lists by the query's distance to their centroids,
+ * then score every entry of the nearest embq.probes lists code against code
+ * (hamming, or int8 sums against the query's own int8 code), and sort them.
+ *
+ * Rescore: for a real[] query, take candidates in coarse order and compute
+ * the exact distance of the float query to their stored codes, keeping
+ * embq.rescore_factor candidates rescored per row returned (so LIMIT k
+ * rescores about k * factor of them), and return rows in exact order from
+ * that pool.  A query of the column's own type has coarse = exact and needs
+ * no rescoring.
+ *
+ * When the probed lists run out (a WHERE clause rejects rows, or LIMIT is
+ * large), the scan probes the next lists, up to embq.max_probes, instead of
+ * returning fewer rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ivf.h"
+
+#include <math.h>
+
+#include "access/relscan.h"
+#include "lib/pairingheap.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+
+/* rows worth of candidates rescored at a time */
+#define IVF_RESCORE_BATCH_ROWS 10
+
+typedef struct IvfCandidate
+{
+	double		coarse;
+	ItemPointerData tid;
+	Size		codeoff;		/* into the code arena, when rescoring */
+} IvfCandidate;
+
+typedef struct IvfResult
+{
+	pairingheap_node ph;
+	double		distance;
+	ItemPointerData tid;
+} IvfResult;
+
+typedef struct IvfScanOpaqueData
+{
+	MemoryContext ctx;			/* per-query memory, reset on rescan */
+	IvfInfo		info;
+	int			lists;
+	bool		started;
+	bool		nullquery;		/* ORDER BY col <op> NULL: any order */
+	bool		rescore;
+	int			factor;
+	IvfQuery	query;
+
+	int		   *list_order;		/* lists, nearest centroid first */
+	int			probed;			/* lists already scanned */
+	int			max_probes;
+
+	IvfCandidate *cands;		/* current segment, coarse order */
+	int			ncands;
+	int			candcap;
+	int			nextcand;		/* first candidate not yet rescored */
+	char	   *arena;
+	Size		arenasize;
+	Size		arenaused;
+
+	pairingheap *results;		/* rescored, nearest first */
+	int64		returned;
+} IvfScanOpaqueData;
+
+typedef IvfScanOpaqueData *IvfScanOpaque;
+
+/* Min-heap order on distance, then TID for determinism. */
+static int
+CompareResults(const pairingheap_node *a, const pairingheap_node *b, void *arg)
+{
+	const IvfResult *ra = pairingheap_const_container(IvfResult, ph, a);
+	const IvfResult *rb = pairingheap_const_container(IvfResult, ph, b);
+
+	if (ra->distance != rb->distance)
+		return ra->distance < rb->distance ? 1 : -1;
+	return -ItemPointerCompare((ItemPointer) &ra->tid, (ItemPointer) &rb->tid);
+}
+
+/* Coarse order, then TID. */
+static int
+CompareCandidates(const void *a, const void *b)
+{
+	const IvfCandidate *ca = a;
+	const IvfCandidate *cb = b;
+
+	if (ca->coarse != cb->coarse)
+		return ca->coarse < cb->coarse ? -1 : 1;
+	return ItemPointerCompare((ItemPointer) &ca->tid, (ItemPointer) &cb->tid);
+}
+
+/* Rank the lists by the query's distance to their centroids. */
+static void
+OrderLists(IvfScanOpaque so, const IvfCache *cache)
+{
+	IvfCandidate *tmp = palloc(sizeof(IvfCandidate) * so->lists);
+
+	for (int i = 0; i < so->lists; i++)
+	{
+		const char *centroid = cache->centroids + (Size) i * cache->meta.codesize;
+
+		tmp[i].coarse = so->nullquery ? 0 :
+			so->query.asymmetric ? IvfExactDistance(&so->query, centroid)
+			: IvfCoarseDistance(&so->query, centroid);
+		ItemPointerSet(&tmp[i].tid, 0, i + 1);
+	}
+	qsort(tmp, so->lists, sizeof(IvfCandidate), CompareCandidates);
+	so->list_order = palloc(sizeof(int) * so->lists);
+	for (int i = 0; i < so->lists; i++)
+		so->list_order[i] = ItemPointerGetOffsetNumber(&tmp[i].tid) - 1;
+	pfree(tmp);
+}
+
+/* Append one candidate to the segment. */
+static void
+AddCandidate(IvfScanOpaque so, double coarse, ItemPointer tid, const char *code)
+{
+	IvfCandidate *c;
+
+	if (so->ncands == so->candcap)
+	{
+		so->candcap = so->candcap ? so->candcap * 2 : 1024;
+		so->cands = so->cands ? repalloc_huge(so->cands, sizeof(IvfCandidate) * so->candcap)
+			: palloc_extended(sizeof(IvfCandidate) * so->candcap, MCXT_ALLOC_HUGE);
+	}
+	c = &so->cands[so->ncands++];
+	c->coarse = coarse;
+	c->tid = *tid;
+	if (so->rescore)
+	{
+		Size		codesize = so->info.codesize;
+
+		if (so->arenaused + codesize > so->arenasize)
+		{
+			so->arenasize = Max(so->arenasize * 2, 64 * codesize);
+			so->arena = so->arena ? repalloc_huge(so->arena, so->arenasize)
+				: palloc_extended(so->arenasize, MCXT_ALLOC_HUGE);
+		}
+		memcpy(so->arena + so->arenaused, code, codesize);
+		c->codeoff = so->arenaused;
+		so->arenaused += codesize;
+	}
+}
+
+/* Coarse pass over one list's chain of pages. */
+static void
+ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, const IvfMetaPageData *meta)
+{
+	Buffer		dirbuf = ReadBuffer(scan->indexRelation, IvfDirBlock(list, meta->dir_per_page));
+	BlockNumber blk;
+
+	LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
+	blk = IvfDirEntry(BufferGetPage(dirbuf), list, meta->dir_per_page, meta->codesize)->startpage;
+	UnlockReleaseBuffer(dirbuf);
+
+	while (BlockNumberIsValid(blk))
+	{
+		Buffer		buf = ReadBuffer(scan->indexRelation, blk);
+		Page		page;
+		IvfPageOpaque opaque;
+		ItemPointer tids;
+		const char *codes;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		opaque = IvfPageGetOpaque(page);
+		tids = IvfTids(page);
+		codes = IvfCodes(page, so->info.capacity);
+		for (int i = 0; i < opaque->nitems; i++)
+		{
+			const char *code = codes + (Size) i * so->info.codesize;
+
+			AddCandidate(so, so->nullquery ? 0 : IvfCoarseDistance(&so->query, code),
+						 &tids[i], code);
+		}
+		blk = opaque->nextblkno;
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* Probe the next lists: a new segment of candidates in coarse order. */
+static bool
+ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
+{
+	IvfMetaPageData meta;
+	int			upto;
+
+	if (so->probed >= so->max_probes)
+		return false;
+	IvfReadMeta(scan->indexRelation, &meta);
+	upto = Min(so->max_probes, so->probed + Max(1, embq_ivf_probes));
+	so->ncands = 0;
+	so->nextcand = 0;
+	so->arenaused = 0;
+	for (; so->probed < upto; so->probed++)
+		ScanList(scan, so, so->list_order[so->probed], &meta);
+	pgstat_count_index_scan(scan->indexRelation);
+	qsort(so->cands, so->ncands, sizeof(IvfCandidate), CompareCandidates);
+	return true;
+}
+
+/* Move candidates into the result heap, rescoring them when asked to. */
+static void
+Rescore(IvfScanOpaque so, int count)
+{
+	for (int i = 0; i < count && so->nextcand < so->ncands; i++)
+	{
+		IvfCandidate *c = &so->cands[so->nextcand++];
+		IvfResult  *r = palloc(sizeof(IvfResult));
+
+		r->distance = so->rescore ? IvfExactDistance(&so->query, so->arena + c->codeoff)
+			: c->coarse;
+		r->tid = c->tid;
+		pairingheap_add(so->results, &r->ph);
+	}
+}
+
+/* ambeginscan */
+IndexScanDesc
+ivfbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	IvfScanOpaque so = palloc0(sizeof(IvfScanOpaqueData));
+
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "embq_ivf scan",
+									ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	return scan;
+}
+
+/* amrescan: a new query; the work happens on the first amgettuple. */
+void
+ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
+
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	MemoryContextReset(so->ctx);
+	so->started = false;
+	so->cands = NULL;
+	so->arena = NULL;
+	so->ncands = so->candcap = so->nextcand = 0;
+	so->arenasize = so->arenaused = 0;
+	so->returned = 0;
+}
+
+/* Set up a query on the first amgettuple after a rescan. */
+static void
+StartScan(IndexScanDesc scan, IvfScanOpaque so)
+{
+	IvfCache   *cache = IvfGetCache(scan->indexRelation);
+	ScanKey		orderby;
+
+	if (scan->numberOfOrderBys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot scan embq_ivf index without order"),
+				 errhint("Use ORDER BY column <operator> query LIMIT k.")));
+	orderby = &scan->orderByData[0];
+
+	so->info = cache->info;
+	so->lists = cache->meta.lists;
+	so->nullquery = (orderby->sk_flags & SK_ISNULL) != 0;
+	if (!so->nullquery)
+		IvfQueryFromDatum(&so->info, orderby->sk_argument, orderby->sk_subtype, &so->query);
+	else
+		so->query.asymmetric = false;
+	so->factor = embq_ivf_rescore_factor;
+	so->rescore = so->query.asymmetric && so->factor > 1;
+	so->max_probes = embq_ivf_max_probes > 0 ? Min(so->lists, Max(embq_ivf_max_probes, embq_ivf_probes))
+		: so->lists;
+	so->probed = 0;
+	OrderLists(so, cache);
+	so->results = pairingheap_allocate(CompareResults, NULL);
+	so->started = true;
+	ProbeMore(scan, so);
+}
+
+/* amgettuple: the next row in distance order. */
+bool
+ivfgettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
+	MemoryContext old = MemoryContextSwitchTo(so->ctx);
+	bool		found = false;
+
+	if (!so->started)
+		StartScan(scan, so);
+
+	for (;;)
+	{
+		int64		want = (so->returned + 1) * (so->rescore ? so->factor : 1);
+		int64		rescored = so->nextcand;
+
+		/* top up the rescored pool: factor candidates per row returned */
+		if (rescored < want && so->nextcand < so->ncands)
+		{
+			int64		batch = so->rescore ? IVF_RESCORE_BATCH_ROWS * so->factor : 1;
+
+			Rescore(so, (int) Max(want - rescored, batch));
+			continue;
+		}
+		if (!pairingheap_is_empty(so->results))
+		{
+			IvfResult  *r = pairingheap_container(IvfResult, ph,
+												  pairingheap_remove_first(so->results));
+
+			scan->xs_heaptid = r->tid;
+			scan->xs_recheck = false;
+			scan->xs_recheckorderby = false;
+			pfree(r);
+			so->returned++;
+			found = true;
+			break;
+		}
+		/* segment and pool both used up: probe further lists */
+		if (!ProbeMore(scan, so))
+			break;
+	}
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/* amendscan */
+void
+ivfendscan(IndexScanDesc scan)
+{
+	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}

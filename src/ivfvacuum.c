@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * ivfvacuum.c
+ *		VACUUM of an embq_ivf index: remove dead TIDs, compacting each page
+ *		in place, and point each list's insert page at its first page with
+ *		room, so inserts reuse the space before the chain grows.
+ *
+ * Entries move only within a page, under an exclusive lock, and pages never
+ * leave their chain, so a concurrent scan (which copies a page's entries
+ * under a share lock) never misses or repeats an entry.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ivf.h"
+
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+
+/* Remove the dead entries of one page; returns how many remain. */
+static int
+VacuumPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
+		   IndexBulkDeleteCallback callback, void *callback_state, double *removed)
+{
+	Page		page = BufferGetPage(buf);
+	IvfPageOpaque opaque = IvfPageGetOpaque(page);
+	ItemPointer tids = IvfTids(page);
+	int			n = opaque->nitems;
+	int			dead = 0;
+	GenericXLogState *state;
+	char	   *codes;
+	int			keep = 0;
+
+	for (int i = 0; i < n; i++)
+		if (callback(&tids[i], callback_state))
+			dead++;
+	if (dead == 0)
+		return n;
+
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	tids = IvfTids(page);
+	codes = IvfCodes(page, meta->capacity);
+	for (int i = 0; i < n; i++)
+	{
+		if (callback(&tids[i], callback_state))
+			continue;
+		if (keep != i)
+		{
+			tids[keep] = tids[i];
+			memmove(codes + (Size) keep * meta->codesize, codes + (Size) i * meta->codesize,
+					meta->codesize);
+		}
+		keep++;
+	}
+	IvfPageGetOpaque(page)->nitems = keep;
+	GenericXLogFinish(state);
+	*removed += n - keep;
+	return keep;
+}
+
+/* Walk every list: remove dead entries (callback set) or just count. */
+static void
+WalkLists(Relation index, IndexBulkDeleteResult *stats,
+		  IndexBulkDeleteCallback callback, void *callback_state)
+{
+	IvfMetaPageData meta;
+
+	IvfReadMeta(index, &meta);
+	for (int list = 0; list < meta.lists; list++)
+	{
+		Buffer		dirbuf = ReadBuffer(index, IvfDirBlock(list, meta.dir_per_page));
+		IvfList		l;
+		BlockNumber blk,
+					insertpage,
+					firstroom = InvalidBlockNumber;
+		int64		live = 0;
+
+		LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
+		l = IvfDirEntry(BufferGetPage(dirbuf), list, meta.dir_per_page, meta.codesize);
+		blk = l->startpage;
+		insertpage = l->insertpage;
+		LockBuffer(dirbuf, BUFFER_LOCK_UNLOCK);
+
+		while (BlockNumberIsValid(blk))
+		{
+			Buffer		buf = ReadBuffer(index, blk);
+			int			n;
+
+			vacuum_delay_point();
+			LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+			n = callback ? VacuumPage(index, buf, &meta, callback, callback_state,
+									  &stats->tuples_removed)
+				: IvfPageGetOpaque(BufferGetPage(buf))->nitems;
+			live += n;
+			if (n < meta.capacity && firstroom == InvalidBlockNumber)
+				firstroom = blk;
+			/* pages before the insert page may now have room; later ones are new */
+			if (blk == insertpage && firstroom == InvalidBlockNumber)
+				firstroom = blk;
+			blk = IvfPageGetOpaque(BufferGetPage(buf))->nextblkno;
+			UnlockReleaseBuffer(buf);
+		}
+		stats->num_index_tuples += live;
+
+		if (callback)
+		{
+			GenericXLogState *state;
+			Page		dirpage;
+
+			LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+			state = GenericXLogStart(index);
+			dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
+			l = IvfDirEntry(dirpage, list, meta.dir_per_page, meta.codesize);
+			l->count = live;
+			/* only move the insert page back, and only if it is still where we found it */
+			if (firstroom != InvalidBlockNumber && l->insertpage == insertpage)
+				l->insertpage = firstroom;
+			GenericXLogFinish(state);
+			LockBuffer(dirbuf, BUFFER_LOCK_UNLOCK);
+		}
+		ReleaseBuffer(dirbuf);
+	}
+}
+
+/* ambulkdelete */
+IndexBulkDeleteResult *
+ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			  IndexBulkDeleteCallback callback, void *callback_state)
+{
+	if (stats == NULL)
+		stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
+	stats->num_index_tuples = 0;
+	WalkLists(info->index, stats, callback, callback_state);
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	return stats;
+}
+
+/* amvacuumcleanup: statistics; count the entries if bulkdelete did not run. */
+IndexBulkDeleteResult *
+ivfvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	if (info->analyze_only)
+		return stats;
+	if (stats == NULL)
+	{
+		stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
+		WalkLists(info->index, stats, NULL, NULL);
+	}
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	return stats;
+}

@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * kmeans.h
+ *		k-means training and nearest-centroid assignment on float vectors,
+ *		the batch work of an IVF index build.  Plain C (no PostgreSQL
+ *		header) with a batch interface a GPU implementation can take over.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMBQ_KMEANS_H
+#define EMBQ_KMEANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* xorshift64* step: the seeded generator of sampling and k-means seeding. */
+static inline uint64_t
+embq_random_next(uint64_t *state)
+{
+	uint64_t	x = *state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * UINT64_C(2685821657736338717);
+}
+
+/* Bytes of workspace embq_kmeans_train needs (the caller allocates it). */
+extern size_t embq_kmeans_workspace(size_t n, size_t dim, size_t k);
+
+/*
+ * Train k centroids (k x dim, row-major) on n >= k vectors x by Lloyd's
+ * algorithm, starting from k distinct rows picked with seed.  With spherical
+ * set, rows of x must be unit length and centroids are renormalized after
+ * each update (cosine distance).  An empty cluster is re-seeded with a row
+ * of the largest one.  work holds embq_kmeans_workspace() bytes, 8-aligned.
+ * progress, when not NULL, is called after each iteration (a caller may
+ * check for cancellation there).  Returns the number of iterations run.
+ */
+typedef void (*EmbqKmeansProgress) (void *arg, int iter);
+
+extern int	embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
+							  int max_iters, int spherical, uint64_t seed,
+							  float *centroids, void *work,
+							  EmbqKmeansProgress progress, void *progress_arg);
+
+/*
+ * For each of n vectors, the index of the nearest of k centroids by L2
+ * (ties to the lower index), given the centroids' squared norms.
+ */
+extern void embq_kmeans_assign(const float *x, size_t n, const float *centroids,
+							   const double *cnorm, size_t k, size_t dim,
+							   int32_t *assign);
+
+#endif							/* EMBQ_KMEANS_H */
