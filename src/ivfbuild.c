@@ -54,6 +54,10 @@ typedef struct IvfBuildState
 	TupleTableSlot *slot;		/* rows going into the sort */
 	TupleTableSlot *sorted;		/* rows coming out of it */
 	Tuplesortstate *sort;
+	int			batch_count;	/* rows waiting in the batch */
+	ItemPointerData *batch_tids;
+	char	   *batch_codes;
+	int		   *batch_lists;
 	double		rows_assigned;
 	int64	   *list_counts;
 
@@ -243,40 +247,77 @@ TrainCentroids(IvfBuildState *bs)
 	pfree(x);
 }
 
-/* Assign one row to its nearest list and queue it for writing. */
+/* Rows assigned to lists in one batch: the unit a GPU can take over. */
+#define IVF_ASSIGN_BATCH 4096
+
+/*
+ * Assign a batch of codes to their nearest lists.  The CPU path scores
+ * every centroid for every code; it is the batch kernel the GPU path
+ * replaces.
+ */
+static void
+AssignBatch(const IvfInfo *info, const char *codes, int n, const char *centroids,
+			int lists, int *out)
+{
+	for (int i = 0; i < n; i++)
+	{
+		out[i] = IvfNearestList(info, codes + (Size) i * info->codesize, centroids, lists);
+		if ((i & 255) == 255)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Assign the waiting batch and queue its rows, sorted by list, for writing. */
+static void
+FlushBatch(IvfBuildState *bs)
+{
+	const IvfInfo *info = &bs->info;
+
+	AssignBatch(info, bs->batch_codes, bs->batch_count, bs->centroids, bs->lists,
+				bs->batch_lists);
+	for (int i = 0; i < bs->batch_count; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(bs->tmpctx);
+		bytea	   *code = palloc(VARHDRSZ + info->codesize);
+
+		SET_VARSIZE(code, VARHDRSZ + info->codesize);
+		memcpy(VARDATA(code), bs->batch_codes + (Size) i * info->codesize, info->codesize);
+		ExecClearTuple(bs->slot);
+		bs->slot->tts_values[0] = Int32GetDatum(bs->batch_lists[i]);
+		bs->slot->tts_isnull[0] = false;
+		bs->slot->tts_values[1] = PointerGetDatum(&bs->batch_tids[i]);
+		bs->slot->tts_isnull[1] = false;
+		bs->slot->tts_values[2] = PointerGetDatum(code);
+		bs->slot->tts_isnull[2] = false;
+		ExecStoreVirtualTuple(bs->slot);
+		tuplesort_puttupleslot(bs->sort, bs->slot);
+		bs->list_counts[bs->batch_lists[i]]++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(bs->tmpctx);
+	}
+	bs->rows_assigned += bs->batch_count;
+	bs->batch_count = 0;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->rows_assigned);
+}
+
+/* Collect one row's code into the assignment batch. */
 static void
 AssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			   bool tupleIsAlive, void *state)
 {
 	IvfBuildState *bs = (IvfBuildState *) state;
 	MemoryContext old;
-	bytea	   *code;
-	int			list;
 
 	if (isnull[0])
 		return;
 	old = MemoryContextSwitchTo(bs->tmpctx);
-	code = palloc(VARHDRSZ + bs->info.codesize);
-	SET_VARSIZE(code, VARHDRSZ + bs->info.codesize);
-	IvfDatumToCode(&bs->info, values[0], VARDATA(code));
-	list = IvfNearestList(&bs->info, VARDATA(code), bs->centroids, bs->lists);
-
-	ExecClearTuple(bs->slot);
-	bs->slot->tts_values[0] = Int32GetDatum(list);
-	bs->slot->tts_isnull[0] = false;
-	bs->slot->tts_values[1] = PointerGetDatum(tid);
-	bs->slot->tts_isnull[1] = false;
-	bs->slot->tts_values[2] = PointerGetDatum(code);
-	bs->slot->tts_isnull[2] = false;
-	ExecStoreVirtualTuple(bs->slot);
-	tuplesort_puttupleslot(bs->sort, bs->slot);
-	bs->list_counts[list]++;
-
+	IvfDatumToCode(&bs->info, values[0],
+				   bs->batch_codes + (Size) bs->batch_count * bs->info.codesize);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tmpctx);
-
-	bs->rows_assigned++;
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->rows_assigned);
+	bs->batch_tids[bs->batch_count++] = *tid;
+	if (bs->batch_count == IVF_ASSIGN_BATCH)
+		FlushBatch(bs);
 }
 
 /*
@@ -464,6 +505,9 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (!(opts && opts->lists > 0))
 		bs.lists = DefaultLists(bs.rows_seen);
 	bs.lists = (int) Max(1, Min((double) bs.lists, bs.rows_seen));
+	/* k-means needs at least one sample row per list */
+	if (bs.sample_count > 0)
+		bs.lists = Min(bs.lists, bs.sample_count);
 	if (bs.sample_count > 0 && bs.rows_seen < (double) bs.lists * 10)
 		ereport(NOTICE,
 				(errmsg("embq_ivf index created with little data"),
@@ -493,7 +537,11 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 								   false
 #endif
 		);
+	bs.batch_tids = palloc(sizeof(ItemPointerData) * IVF_ASSIGN_BATCH);
+	bs.batch_codes = palloc_extended((Size) IVF_ASSIGN_BATCH * bs.info.codesize, MCXT_ALLOC_HUGE);
+	bs.batch_lists = palloc(sizeof(int) * IVF_ASSIGN_BATCH);
 	table_index_build_scan(heap, index, indexInfo, true, true, AssignCallback, &bs, NULL);
+	FlushBatch(&bs);
 	tuplesort_performsort(bs.sort);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_WRITE);
