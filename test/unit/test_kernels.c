@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "../../src/kernels.h"
+#include "../../src/kmeans.h"
 
 #define BASE_SEED		UINT64_C(0x656d62715f746573)
 #define MAX_PRINTED		200
@@ -2029,6 +2030,170 @@ test_roundtrip(void)
 }
 
 
+
+/* ---------------------------------------------------------------------
+ * f32_dot and k-means
+ * ---------------------------------------------------------------------
+ */
+
+/* f32_dot: against a long-double reference and bit-identical across variants. */
+static void
+test_f32_dot(void)
+{
+	int			li,
+				m,
+				vi;
+
+	for (li = 0; li < n_lengths; li++)
+	{
+		size_t		n = lengths[li];
+
+		if (n > 20000)
+			continue;
+		for (m = 0; m < N_FLOAT_MODES; m++)
+		{
+			Rng			r;
+			float	   *a = xmalloc((n + 1) * sizeof(float));
+			float	   *b = xmalloc((n + 1) * sizeof(float));
+			long double ref = 0,
+						sumabs = 0;
+			double		p_res = 0;
+			char		ctx[128];
+			size_t		j;
+
+			rng_seed(&r, case_seed(20, n, m));
+			fill_floats(&r, a, n, m);
+			fill_floats(&r, b, n, (m + 1) % N_FLOAT_MODES);
+			for (j = 0; j < n; j++)
+			{
+				long double t = (long double) a[j] * (long double) b[j];
+
+				ref += t;
+				sumabs += t < 0 ? -t : t;
+			}
+			snprintf(ctx, sizeof(ctx), "n=%zu mode=%d", n, m);
+			for (vi = 0; vi < n_tested; vi++)
+			{
+				double		res = tested[vi]->f32_dot(a, b, n);
+
+				if (vi == 0)
+				{
+					p_res = res;
+					if (isfinite((double) ref) && isfinite((double) sumabs))
+						check_double_tol("f32_dot vs reference", ctx, res, (double) ref, (double) sumabs);
+				}
+				else
+					check_double_same("f32_dot vs portable", ctx, res, p_res);
+			}
+			free(a);
+			free(b);
+		}
+	}
+}
+
+/*
+ * k-means on well-separated clusters: every cluster is recovered (each
+ * centroid within 0.1 of a true centre, each row assigned with its cluster),
+ * runs are deterministic for a seed, spherical centroids are unit length,
+ * and n == k works.
+ */
+static void
+test_kmeans(void)
+{
+	enum
+	{
+		K = 8, PER = 50, DIM = 37, N = K * PER
+	};
+	float	   *centres = xmalloc(sizeof(float) * K * DIM);
+	float	   *x = xmalloc(sizeof(float) * N * DIM);
+	float	   *c1 = xmalloc(sizeof(float) * K * DIM);
+	float	   *c2 = xmalloc(sizeof(float) * K * DIM);
+	double	   *cnorm = xmalloc(sizeof(double) * K);
+	int32_t    *assign = xmalloc(sizeof(int32_t) * N);
+	void	   *work = xmalloc(embq_kmeans_workspace(N, DIM, K));
+	Rng			r;
+	int			i,
+				j,
+				c;
+
+	rng_seed(&r, case_seed(21, 0, 0));
+	for (c = 0; c < K; c++)
+		for (j = 0; j < DIM; j++)
+			centres[c * DIM + j] = (j == c) ? 10.0f : 0.0f;
+	for (i = 0; i < N; i++)
+		for (j = 0; j < DIM; j++)
+			x[i * DIM + j] = centres[(i % K) * DIM + j] + (float) (rng_unit(&r) - 0.5) * 0.2f;
+
+	embq_kmeans_train(x, N, DIM, K, 50, 0, 7, c1, work, NULL, NULL);
+	embq_kmeans_train(x, N, DIM, K, 50, 0, 7, c2, work, NULL, NULL);
+	CHECK(memcmp(c1, c2, sizeof(float) * K * DIM) == 0, "kmeans: two runs with one seed differ");
+
+	/* every true centre has a trained centroid within 0.1 */
+	for (c = 0; c < K; c++)
+	{
+		double		best = 1e30;
+		int			d;
+
+		for (d = 0; d < K; d++)
+		{
+			double		s = 0;
+
+			for (j = 0; j < DIM; j++)
+			{
+				double		t = (double) c1[d * DIM + j] - centres[c * DIM + j];
+
+				s += t * t;
+			}
+			if (s < best)
+				best = s;
+		}
+		CHECK(sqrt(best) < 0.1, "kmeans: centre %d recovered only to %g", c, sqrt(best));
+	}
+
+	/* rows of one true cluster share one assignment, different clusters differ */
+	for (c = 0; c < K; c++)
+		cnorm[c] = embq_kernels()->f32_sqnorm(c1 + c * DIM, DIM);
+	embq_kmeans_assign(x, N, c1, cnorm, K, DIM, assign);
+	for (i = K; i < N; i++)
+		CHECK(assign[i] == assign[i % K], "kmeans: row %d assigned %d, its cluster %d", i,
+			  assign[i], assign[i % K]);
+	for (c = 1; c < K; c++)
+		CHECK(assign[c] != assign[0], "kmeans: clusters 0 and %d merged", c);
+
+	/* spherical: unit-length rows give unit-length centroids */
+	for (i = 0; i < N; i++)
+	{
+		double		s = sqrt(embq_kernels()->f32_sqnorm(x + i * DIM, DIM));
+
+		for (j = 0; j < DIM; j++)
+			x[i * DIM + j] = (float) (x[i * DIM + j] / s);
+	}
+	embq_kmeans_train(x, N, DIM, K, 50, 1, 7, c1, work, NULL, NULL);
+	for (c = 0; c < K; c++)
+	{
+		double		s = sqrt(embq_kernels()->f32_sqnorm(c1 + c * DIM, DIM));
+
+		CHECK(fabs(s - 1.0) < 1e-5, "kmeans spherical: centroid %d has norm %g", c, s);
+	}
+
+	/* n == k: every row becomes a centroid */
+	embq_kmeans_train(x, K, DIM, K, 10, 0, 3, c2, work, NULL, NULL);
+	for (c = 0; c < K; c++)
+		cnorm[c] = embq_kernels()->f32_sqnorm(c2 + c * DIM, DIM);
+	embq_kmeans_assign(x, K, c2, cnorm, K, DIM, assign);
+	for (i = 0; i < K; i++)
+		for (j = i + 1; j < K; j++)
+			CHECK(assign[i] != assign[j], "kmeans n == k: rows %d and %d share a list", i, j);
+
+	free(centres);
+	free(x);
+	free(c1);
+	free(c2);
+	free(cnorm);
+	free(assign);
+	free(work);
+}
+
 /* ---------------------------------------------------------------------
  * Main
  * ---------------------------------------------------------------------
@@ -2066,6 +2231,8 @@ main(void)
 	run_group("i8_encode halves", test_encode_halves);
 	run_group("embq_quantize_i8", test_quantize);
 	run_group("text round-trip", test_roundtrip);
+	run_group("f32_dot", test_f32_dot);
+	run_group("kmeans", test_kmeans);
 
 	printf("%lld passed, %lld failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
