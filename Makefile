@@ -38,9 +38,9 @@ $(OBJS): $(wildcard src/*.h)
 
 .PHONY: unittest testdata prove_installcheck
 
-# C unit tests of the kernels (no server needed).
+# C unit tests of the kernels (no server needed), plain and under ASan/UBSan.
 unittest:
-	$(MAKE) -C test/unit check
+	$(MAKE) -C test/unit check check-sanitize
 
 # Reference results computed independently (numpy) from ../shared/data.
 PYTHON ?= $(shell for p in /usr/bin/python3 python3; do $$p -c 'import numpy' 2>/dev/null && echo $$p && break; done)
