@@ -109,8 +109,10 @@ ArrayToFloats(ArrayType *array, const char *what, int maxdim, FloatArray *out)
 	{
 		out->x = (float *) ARR_DATA_PTR(array);
 		out->copied = false;
-		for (int i = 0; i < n; i++)
-			CheckFinite(out->x[i], what);
+		/* one vector pass; find the culprit only to report it */
+		if (!embq_kernels()->all_finite(out->x, n))
+			for (int i = 0; i < n; i++)
+				CheckFinite(out->x[i], what);
 		return;
 	}
 

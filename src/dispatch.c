@@ -60,6 +60,7 @@ embq_reduce_lanes(const double *lanes)
 		.f32_dot = embq_f32_dot_##suffix, \
 		.binarize = embq_binarize_##suffix, \
 		.i8_binarize = embq_i8_binarize_##suffix, \
+		.all_finite = embq_all_finite_##suffix, \
 		.absmax = embq_absmax_##suffix, \
 		.i8_encode = embq_i8_encode_##suffix, \
 	}
@@ -79,7 +80,7 @@ const EmbqKernels *const embq_kernel_variants[] = {
 	NULL
 };
 
-static const EmbqKernels *chosen = NULL;
+const EmbqKernels *embq_kernels_chosen = NULL;
 
 #ifdef EMBQ_X86
 /* The OS's enabled-state mask, or 0 where XSAVE is not enabled. */
@@ -128,21 +129,18 @@ embq_kernels_supported(const EmbqKernels *k)
 	return 0;
 }
 
-/* The best supported variant, chosen on first use. */
+/* Choose the best supported variant (the first embq_kernels() call). */
 const EmbqKernels *
-embq_kernels(void)
+embq_kernels_choose(void)
 {
-	if (chosen == NULL)
-	{
-		const EmbqKernels *best = &portable_kernels;
-		int			i;
+	const EmbqKernels *best = &portable_kernels;
+	int			i;
 
-		for (i = 0; embq_kernel_variants[i] != NULL; i++)
-			if (embq_kernels_supported(embq_kernel_variants[i]))
-				best = embq_kernel_variants[i];
-		chosen = best;
-	}
-	return chosen;
+	for (i = 0; embq_kernel_variants[i] != NULL; i++)
+		if (embq_kernels_supported(embq_kernel_variants[i]))
+			best = embq_kernel_variants[i];
+	embq_kernels_chosen = best;
+	return best;
 }
 
 /* Force a variant by name, for tests and for users who must rule one out. */
@@ -155,7 +153,7 @@ embq_kernels_force(const char *name)
 		if (strcmp(embq_kernel_variants[i]->name, name) == 0 &&
 			embq_kernels_supported(embq_kernel_variants[i]))
 		{
-			chosen = embq_kernel_variants[i];
+			embq_kernels_chosen = embq_kernel_variants[i];
 			return 1;
 		}
 	return 0;

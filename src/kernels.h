@@ -66,6 +66,8 @@ typedef struct EmbqKernels
 	void		(*binarize) (const float *x, const float *t, size_t n, uint8_t *out);
 	/* pack bit j = (c[j] > 0) into out */
 	void		(*i8_binarize) (const int8_t *c, size_t n, uint8_t *out);
+	/* 1 if every x[j] is finite (no NaN, no infinity), else 0 */
+	int			(*all_finite) (const float *x, size_t n);
 	/* max |x[j]|, 0 for n == 0 */
 	float		(*absmax) (const float *x, size_t n);
 	/* codes[j] = round_half_away(x[j] / scale) clamped to +-127, scale > 0 */
@@ -78,8 +80,18 @@ extern const EmbqKernels *const embq_kernel_variants[];
 /* Whether this CPU (and OS) can run a variant. */
 extern int	embq_kernels_supported(const EmbqKernels *k);
 
-/* The best variant this CPU can run; chosen once, cheap afterwards. */
-extern const EmbqKernels *embq_kernels(void);
+/* The variant in use, once chosen. */
+extern const EmbqKernels *embq_kernels_chosen;
+
+/* Choose the best variant this CPU can run (first call of embq_kernels). */
+extern const EmbqKernels *embq_kernels_choose(void);
+
+/* The best variant this CPU can run; chosen once, an inline load afterwards. */
+static inline const EmbqKernels *
+embq_kernels(void)
+{
+	return embq_kernels_chosen ? embq_kernels_chosen : embq_kernels_choose();
+}
 
 /* Force a variant by name ("portable", "avx2", "avx512"); 0 if unknown or unsupported. */
 extern int	embq_kernels_force(const char *name);

@@ -36,6 +36,7 @@ extern const uint8_t embq_rev8[256];
 	double embq_f32_dot_##suffix(const float *a, const float *b, size_t n); \
 	void embq_binarize_##suffix(const float *x, const float *t, size_t n, uint8_t *out); \
 	void embq_i8_binarize_##suffix(const int8_t *c, size_t n, uint8_t *out); \
+	int embq_all_finite_##suffix(const float *x, size_t n); \
 	float embq_absmax_##suffix(const float *x, size_t n); \
 	void embq_i8_encode_##suffix(const float *x, size_t n, float scale, int8_t *codes)
 

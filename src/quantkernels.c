@@ -8,6 +8,7 @@
  *-------------------------------------------------------------------------
  */
 #include <math.h>
+#include <string.h>
 
 #include "kernels_impl.h"
 
@@ -41,6 +42,26 @@ embq_i8_binarize_portable(const int8_t *c, size_t n, uint8_t *out)
 	for (j = 0; j < n; j++)
 		if (c[j] > 0)
 			out[j >> 3] |= (uint8_t) (0x80 >> (j & 7));
+}
+
+/* Exponent bits of a float4: all set means NaN or infinity. */
+#define EMBQ_F32_EXP 0x7f800000u
+
+/* Portable finiteness check, on the exponent bits. */
+int
+embq_all_finite_portable(const float *x, size_t n)
+{
+	size_t		j;
+
+	for (j = 0; j < n; j++)
+	{
+		uint32_t	u;
+
+		memcpy(&u, &x[j], sizeof(u));
+		if ((u & EMBQ_F32_EXP) == EMBQ_F32_EXP)
+			return 0;
+	}
+	return 1;
 }
 
 /* Portable max |x|. */
@@ -118,6 +139,23 @@ embq_i8_binarize_avx2(const int8_t *c, size_t n, uint8_t *out)
 	}
 	if (j < n)
 		embq_i8_binarize_portable(c + j, n - j, out + (j >> 3));
+}
+
+/* AVX2 finiteness check, 8 floats a step. */
+EMBQ_TARGET_AVX2 int
+embq_all_finite_avx2(const float *x, size_t n)
+{
+	__m256i		e = _mm256_set1_epi32((int) EMBQ_F32_EXP);
+	__m256i		bad = _mm256_setzero_si256();
+	size_t		j = 0;
+
+	for (; j + 8 <= n; j += 8)
+	{
+		__m256i		v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *) (x + j)), e);
+
+		bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(v, e));
+	}
+	return _mm256_testz_si256(bad, bad) && embq_all_finite_portable(x + j, n - j);
 }
 
 /* AVX2 max |x|. */
@@ -210,6 +248,24 @@ embq_i8_binarize_avx512(const int8_t *c, size_t n, uint8_t *out)
 		for (k = 0; k < EMBQ_BITBYTES(len); k++)
 			out[(j >> 3) + k] = embq_rev8[(m >> (8 * k)) & 0xff];
 	}
+}
+
+/* AVX-512 finiteness check, 16 floats a step, masked tail. */
+EMBQ_TARGET_AVX512 int
+embq_all_finite_avx512(const float *x, size_t n)
+{
+	__m512i		e = _mm512_set1_epi32((int) EMBQ_F32_EXP);
+	size_t		j;
+
+	for (j = 0; j < n; j += 16)
+	{
+		__mmask16	valid = n - j >= 16 ? 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+		__m512i		v = _mm512_and_si512(_mm512_maskz_loadu_epi32(valid, x + j), e);
+
+		if (_mm512_mask_cmpeq_epi32_mask(valid, v, e))
+			return 0;
+	}
+	return 1;
 }
 
 /* AVX-512 max |x|. */

@@ -2031,6 +2031,49 @@ test_roundtrip(void)
 
 
 
+
+/* all_finite: NaN or infinity anywhere (including the tail) is found by every variant. */
+static void
+test_all_finite(void)
+{
+	static const float bad[] = {NAN, -NAN, INFINITY, -INFINITY};
+	int			li,
+				vi;
+
+	for (li = 0; li < n_lengths; li++)
+	{
+		size_t		n = lengths[li];
+		float	   *x;
+		Rng			r;
+		char		ctx[96];
+		size_t		pos;
+
+		if (n == 0 || n > 5000)
+			continue;
+		x = xmalloc(n * sizeof(float));
+		rng_seed(&r, case_seed(22, n, 0));
+		fill_floats(&r, x, n, (int) (n % N_FLOAT_MODES));
+		for (vi = 0; vi < n_tested; vi++)
+		{
+			snprintf(ctx, sizeof(ctx), "variant=%s n=%zu", tested[vi]->name, n);
+			CHECK(tested[vi]->all_finite(x, n) == 1, "all_finite: %s: finite input reported bad", ctx);
+		}
+		/* a bad value at the start, the end and a random place */
+		for (pos = 0; pos < 3; pos++)
+		{
+			size_t		at = pos == 0 ? 0 : pos == 1 ? n - 1 : rng_below(&r, (uint32_t) n);
+			float		keep = x[at];
+
+			x[at] = bad[(li + pos) % 4];
+			for (vi = 0; vi < n_tested; vi++)
+				CHECK(tested[vi]->all_finite(x, n) == 0, "all_finite: variant=%s n=%zu: %g at %zu missed",
+					  tested[vi]->name, n, (double) x[at], at);
+			x[at] = keep;
+		}
+		free(x);
+	}
+}
+
 /* ---------------------------------------------------------------------
  * f32_dot and k-means
  * ---------------------------------------------------------------------
@@ -2231,6 +2274,7 @@ main(void)
 	run_group("i8_encode halves", test_encode_halves);
 	run_group("embq_quantize_i8", test_quantize);
 	run_group("text round-trip", test_roundtrip);
+	run_group("all_finite", test_all_finite);
 	run_group("f32_dot", test_f32_dot);
 	run_group("kmeans", test_kmeans);
 
