@@ -19,7 +19,7 @@ OBJS = $(KERNEL_OBJS) $(GLUE_OBJS) $(IVF_OBJS)
 
 HEADERS = src/kernels.h
 
-REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory
+REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf
 
 # TAP tests run by `make prove_installcheck` (not by installcheck).
 PROVE_TESTS = test/t/*.pl

@@ -141,6 +141,9 @@ typedef struct IvfQuery
 	char	   *code;			/* the query in code format (codesize bytes) */
 	float	   *floats;			/* asymmetric only: the float query */
 	double		qq;				/* asymmetric only: |q|^2 */
+	double		eps;			/* asymmetric i8vec only: how far the query's own
+								 * code is from it (|q - q'|, or between the
+								 * unit vectors for cosine) */
 } IvfQuery;
 
 /* Metapage and centroids, cached in the relcache entry (rd_amcache). */
@@ -165,6 +168,7 @@ extern void IvfDatumToCode(const IvfInfo *info, Datum value, char *code);
 extern void IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q);
 extern double IvfCoarseDistance(const IvfQuery *q, const char *code);
 extern double IvfExactDistance(const IvfQuery *q, const char *code);
+extern double IvfLowerBound(const IvfQuery *q, const char *code);
 extern double IvfCodeDistance(const IvfInfo *info, const char *a, const char *b);
 extern BlockNumber IvfDirBlock(int list, int dir_per_page);
 extern IvfList IvfDirEntry(Page page, int list, int dir_per_page, int codesize);

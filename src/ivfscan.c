@@ -7,12 +7,16 @@
  * then score every entry of the nearest embq.probes lists code against code
  * (hamming, or int8 sums against the query's own int8 code), and sort them.
  *
- * Rescore: for a real[] query, take candidates in coarse order and compute
- * the exact distance of the float query to their stored codes, keeping
- * embq.rescore_factor candidates rescored per row returned (so LIMIT k
- * rescores about k * factor of them), and return rows in exact order from
- * that pool.  A query of the column's own type has coarse = exact and needs
- * no rescoring.
+ * Rescore: for a real[] query, each candidate's coarse score becomes a proven
+ * lower bound of its exact distance (IvfLowerBound: the int8 query is within
+ * eps of the float query, so the code-to-code distance is within eps, or
+ * eps * |x|, of the exact one).  Candidates are rescored in lower-bound
+ * order, embq.rescore_factor * 10 at a time, and the nearest rescored row is
+ * returned only once no unrescored candidate's bound is below its exact
+ * distance: rows come back in exact order of the ORDER BY operator among the
+ * probed lists, while only the candidates that could compete are rescored.
+ * embq.rescore_factor = 1 turns rescoring off (coarse order).  A query of the
+ * column's own type has coarse = exact and needs no rescoring.
  *
  * When the probed lists run out (a WHERE clause rejects rows, or LIMIT is
  * large), the scan probes the next lists, up to embq.max_probes, instead of
@@ -35,7 +39,7 @@
 
 typedef struct IvfCandidate
 {
-	double		coarse;
+	double		coarse;			/* when rescoring, a lower bound of the exact distance */
 	ItemPointerData tid;
 	Size		codeoff;		/* into the code arena, when rescoring */
 } IvfCandidate;
@@ -182,7 +186,9 @@ ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, const IvfMetaPageData *
 		{
 			const char *code = codes + (Size) i * so->info.codesize;
 
-			AddCandidate(so, so->nullquery ? 0 : IvfCoarseDistance(&so->query, code),
+			AddCandidate(so, so->nullquery ? 0 :
+						 so->rescore ? IvfLowerBound(&so->query, code) :
+						 IvfCoarseDistance(&so->query, code),
 						 &tids[i], code);
 		}
 		blk = opaque->nextblkno;
@@ -304,15 +310,27 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 
 	for (;;)
 	{
-		int64		want = (so->returned + 1) * (so->rescore ? so->factor : 1);
-		int64		rescored = so->nextcand;
-
-		/* top up the rescored pool: factor candidates per row returned */
-		if (rescored < want && so->nextcand < so->ncands)
+		if (so->rescore)
 		{
-			int64		batch = so->rescore ? IVF_RESCORE_BATCH_ROWS * so->factor : 1;
-
-			Rescore(so, (int) Max(want - rescored, batch));
+			/*
+			 * Candidates are in lower-bound order: the best rescored row is
+			 * the next in exact order once no candidate left can be nearer
+			 * (or as near: ties go in TID order).
+			 */
+			if (so->nextcand < so->ncands &&
+				(pairingheap_is_empty(so->results) ||
+				 pairingheap_container(IvfResult, ph,
+									   pairingheap_first(so->results))->distance >=
+				 so->cands[so->nextcand].coarse))
+			{
+				Rescore(so, IVF_RESCORE_BATCH_ROWS * so->factor);
+				continue;
+			}
+		}
+		else if (so->nextcand <= so->returned && so->nextcand < so->ncands)
+		{
+			/* coarse order is the order: one candidate per row returned */
+			Rescore(so, 1);
 			continue;
 		}
 		if (!pairingheap_is_empty(so->results))

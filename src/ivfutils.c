@@ -154,6 +154,36 @@ IvfDatumToCode(const IvfInfo *info, Datum value, char *code)
 }
 
 /*
+ * How far a float query is from its own int8 code, the bound that makes the
+ * code-to-code distance a lower bound of the exact one (IvfLowerBound).
+ */
+static double
+QueryCodeError(const IvfInfo *info, const IvfQuery *q, float scale)
+{
+	const int8_t *c = CodeInt8(q->code);
+	double		err = 0,
+				qn = sqrt(q->qq),
+				cn = 0;
+
+	for (int j = 0; j < info->dims; j++)
+		cn += (double) c[j] * c[j];
+	cn = sqrt(cn) * scale;
+	for (int j = 0; j < info->dims; j++)
+	{
+		double		x = q->floats[j],
+					y = (double) scale * c[j];
+		double		d;
+
+		if (info->metric == IVF_METRIC_COSINE)
+			d = (qn > 0 ? x / qn : 0) - (cn > 0 ? y / cn : 0);
+		else
+			d = x - y;
+		err += d * d;
+	}
+	return sqrt(err);
+}
+
+/*
  * Prepare an ORDER BY argument: a value of the column's type, or a real[] /
  * double precision[] query for the asymmetric operators.
  */
@@ -192,6 +222,7 @@ IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q)
 												 (int8_t *) (q->code + sizeof(float)));
 
 			memcpy(q->code, &scale, sizeof(float));
+			q->eps = QueryCodeError(info, q, scale);
 		}
 	}
 }
@@ -269,6 +300,61 @@ IvfExactDistance(const IvfQuery *q, const char *code)
 	return 0;
 }
 
+/*
+ * For a real[] query, a lower bound of IvfExactDistance(q, code) computed
+ * from the codes: candidates rescored in lower-bound order come out in exact
+ * order as soon as the best rescored one is no farther than the next bound.
+ *
+ * With q' the query's own code (dequantized), x a stored vector and
+ * eps = |q - q'|: L2 |q - x| >= |q' - x| - eps; inner product
+ * -q.x >= -q'.x - eps |x|; cosine (eps between the unit vectors)
+ * d(q, x) >= d(q', x) - eps.  Hamming bounds bit inner products too loosely
+ * to be worth it: those get their exact distance at once.
+ */
+double
+IvfLowerBound(const IvfQuery *q, const char *code)
+{
+	const IvfInfo *info = q->info;
+	const EmbqKernels *k = info->kern;
+	int			n = info->dims;
+	float		qs,
+				s;
+	const int8_t *qc,
+			   *c;
+	int64_t		aa,
+				bb,
+				ab;
+	double		lb;
+
+	if (info->metric == IVF_METRIC_BIT_IP)
+		return IvfExactDistance(q, code) - 1e-9;	/* ties: rescore them all */
+	qs = CodeScale(q->code);
+	s = CodeScale(code);
+	qc = CodeInt8(q->code);
+	c = CodeInt8(code);
+	switch (info->metric)
+	{
+		case IVF_METRIC_L2:
+			lb = sqrt(embq_i8_l2sq(k, qs, qc, s, c, n)) - q->eps;
+			break;
+		case IVF_METRIC_IP:
+			k->i8_dot3(qc, c, n, &aa, &bb, &ab);
+			lb = -(double) qs * (double) s * (double) ab - q->eps * (double) s * sqrt((double) bb);
+			break;
+		case IVF_METRIC_COSINE:
+			if (s == 0)
+				return INFINITY;	/* a zero vector: NaN, ranked last */
+			if (qs == 0)
+				return 0;		/* no direction in the query's code */
+			lb = embq_i8_cosine(k, qs, qc, s, c, n) - q->eps;
+			break;
+		default:
+			elog(ERROR, "embq_ivf metric %d takes no real[] query", info->metric);
+	}
+	/* room for rounding in either computation */
+	return lb - 1e-9 * (fabs(lb) + 1.0);
+}
+
 /* Directory block holding a list. */
 BlockNumber
 IvfDirBlock(int list, int dir_per_page)
@@ -319,10 +405,12 @@ IvfGetCache(Relation index)
 		char	   *centroids;
 
 		IvfReadMeta(index, &meta);
-		cache = MemoryContextAllocZero(index->rd_indexcxt, sizeof(IvfCache));
-		centroids = MemoryContextAllocExtended(index->rd_indexcxt,
-											   (Size) meta.lists * meta.codesize,
-											   MCXT_ALLOC_HUGE);
+		/* one chunk: the relcache frees rd_amcache with a single pfree */
+		cache = MemoryContextAllocExtended(index->rd_indexcxt,
+										   MAXALIGN(sizeof(IvfCache)) +
+										   (Size) meta.lists * meta.codesize,
+										   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		centroids = (char *) cache + MAXALIGN(sizeof(IvfCache));
 		for (BlockNumber b = 0; b < meta.ndirpages; b++)
 		{
 			Buffer		buf = ReadBuffer(index, 1 + b);
