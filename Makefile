@@ -10,16 +10,16 @@ DATA = sql/embq--$(EXTVERSION).sql
 KERNEL_OBJS = src/bitkernels.o src/int8kernels.o src/quantkernels.o src/dispatch.o \
 	src/kmeans.o
 # PostgreSQL glue: types, functions, operators.
-GLUE_OBJS = src/embq.o src/bitvec.o src/i8vec.o src/quantize.o src/distance.o \
+GLUE_OBJS = src/embq.o src/gpu.o src/bitvec.o src/i8vec.o src/quantize.o src/distance.o \
 	src/arrayutil.o
 # The embq_ivf index access method.
 IVF_OBJS = src/ivf.o src/ivfutils.o src/ivfbuild.o src/ivfinsert.o src/ivfscan.o \
 	src/ivfvacuum.o
 OBJS = $(KERNEL_OBJS) $(GLUE_OBJS) $(IVF_OBJS)
 
-HEADERS = src/kernels.h
+HEADERS = src/kernels.h cuda/embq_gpu.h
 
-REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf
+REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf gpu
 
 # TAP tests run by `make prove_installcheck` (not by installcheck).
 PROVE_TESTS = test/t/*.pl
@@ -32,6 +32,37 @@ EXTRA_CLEAN = results regression.diffs regression.out test/data/generated tmp_ch
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The GPU library (cuda/): built where nvcc exists, unless NO_CUDA=1; loaded
+# by the extension at run time only, so a build without it works on the CPU.
+NVCC ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+ifeq ($(NO_CUDA),)
+ifneq ($(NVCC),)
+ifneq ($(wildcard cuda/Makefile),)
+CUDA_LIB = cuda/libembq_cuda.so
+endif
+endif
+endif
+
+.PHONY: cuda install-cuda gputest
+all: cuda
+install: install-cuda
+
+cuda:
+ifneq ($(CUDA_LIB),)
+	$(MAKE) -C cuda NVCC=$(NVCC)
+else
+	@echo "skipped: CUDA library (nvcc not found or NO_CUDA set)"
+endif
+
+install-cuda:
+ifneq ($(CUDA_LIB),)
+	$(INSTALL_SHLIB) $(CUDA_LIB) '$(DESTDIR)$(pkglibdir)/libembq_cuda.so'
+endif
+
+# GPU kernels against the CPU ones, no PostgreSQL needed; skips without a GPU.
+gputest: cuda
+	$(MAKE) -C test/gpu check
 
 # PGXS tracks no header dependencies; every object depends on every header.
 $(OBJS): $(wildcard src/*.h)

@@ -386,3 +386,17 @@ CREATE OPERATOR CLASS i8vec_cosine_ops
 	OPERATOR 2 <=> (i8vec, real[]) FOR ORDER BY float_ops,
 	OPERATOR 3 <=> (i8vec, double precision[]) FOR ORDER BY float_ops,
 	FUNCTION 1 embq_ivf_cosine_metric(internal);
+
+-- what an embq_ivf index holds and which path (cpu or gpu) built it
+CREATE FUNCTION embq_ivf_info(index regclass,
+	OUT lists integer, OUT dims integer, OUT metric text, OUT rows_per_page integer,
+	OUT trained_on text, OUT assigned_on text)
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+------------------------------------------------------------------------
+-- GPU offload (libembq_cuda.so, loaded on first use)
+------------------------------------------------------------------------
+
+-- embq.gpu, whether a GPU is usable in this session, which one, or why not
+CREATE FUNCTION embq_gpu_status(OUT setting text, OUT usable boolean, OUT device text, OUT reason text)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -9,6 +9,7 @@
 
 #include "utils/builtins.h"
 
+#include "gpu.h"
 #include "ivf.h"
 
 PG_MODULE_MAGIC;
@@ -20,6 +21,7 @@ void
 _PG_init(void)
 {
 	IvfInitGucs();
+	EmbqGpuInitGuc();
 }
 
 PG_FUNCTION_INFO_V1(embq_cpu_kernels);

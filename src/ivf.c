@@ -12,10 +12,14 @@
 #include <math.h>
 
 #include "access/relscan.h"
+#include "access/relation.h"
+#include "commands/defrem.h"
+#include "funcapi.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "optimizer/optimizer.h"
+#include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
@@ -142,6 +146,10 @@ ivfbuildphasename(int64 phasenum)
 			return "assigning rows to lists (CPU)";
 		case PROGRESS_IVF_PHASE_WRITE:
 			return "writing lists";
+		case PROGRESS_IVF_PHASE_TRAIN_GPU:
+			return "training centroids (GPU)";
+		case PROGRESS_IVF_PHASE_ASSIGN_GPU:
+			return "assigning rows to lists (GPU)";
 		default:
 			return NULL;
 	}
@@ -229,3 +237,37 @@ IVF_METRIC_FUNC(embq_ivf_bit_ip_metric, IVF_METRIC_BIT_IP)
 IVF_METRIC_FUNC(embq_ivf_l2_metric, IVF_METRIC_L2)
 IVF_METRIC_FUNC(embq_ivf_ip_metric, IVF_METRIC_IP)
 IVF_METRIC_FUNC(embq_ivf_cosine_metric, IVF_METRIC_COSINE)
+
+PG_FUNCTION_INFO_V1(embq_ivf_info);
+/*
+ * embq_ivf_info(index): what an embq_ivf index holds and how it was built
+ * (from its metapage).
+ */
+Datum
+embq_ivf_info(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Relation	index = relation_open(indexoid, AccessShareLock);
+	IvfMetaPageData meta;
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false};
+	static const char *const metrics[] = {"", "hamming", "bit_ip", "l2", "ip", "cosine"};
+
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_rel->relam != get_index_am_oid("embq_ivf", false))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an embq_ivf index", RelationGetRelationName(index))));
+	IvfReadMeta(index, &meta);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int32GetDatum(meta.lists);
+	values[1] = Int32GetDatum(meta.dims);
+	values[2] = CStringGetTextDatum(meta.metric >= 1 && meta.metric <= 5 ? metrics[meta.metric] : "?");
+	values[3] = Int32GetDatum(meta.capacity);
+	values[4] = CStringGetTextDatum((meta.build_path & IVF_BUILD_GPU_TRAIN) ? "gpu" : "cpu");
+	values[5] = CStringGetTextDatum((meta.build_path & IVF_BUILD_GPU_ASSIGN) ? "gpu" : "cpu");
+	relation_close(index, AccessShareLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

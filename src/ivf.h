@@ -61,6 +61,12 @@
 #define PROGRESS_IVF_PHASE_TRAIN	3
 #define PROGRESS_IVF_PHASE_ASSIGN	4
 #define PROGRESS_IVF_PHASE_WRITE	5
+#define PROGRESS_IVF_PHASE_TRAIN_GPU	6
+#define PROGRESS_IVF_PHASE_ASSIGN_GPU	7
+
+/* IvfMetaPageData.build_path bits: which steps ran on the GPU */
+#define IVF_BUILD_GPU_TRAIN		1
+#define IVF_BUILD_GPU_ASSIGN	2
 
 typedef struct IvfPageOpaqueData
 {
@@ -86,7 +92,7 @@ typedef struct IvfMetaPageData
 	int32		capacity;		/* entries per data page */
 	int32		dir_per_page;	/* directory entries per directory page */
 	BlockNumber ndirpages;		/* directory pages, blocks 1 .. ndirpages */
-	uint32		build_path;		/* 0 = CPU (the GPU path comes later) */
+	uint32		build_path;		/* IVF_BUILD_GPU_* bits; 0 = all on the CPU */
 } IvfMetaPageData;
 
 typedef IvfMetaPageData *IvfMetaPage;

@@ -22,6 +22,7 @@
 #include "catalog/pg_type_d.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
+#include "gpu.h"
 #include "kmeans.h"
 #include "miscadmin.h"
 #include "optimizer/plancat.h"
@@ -57,9 +58,13 @@ typedef struct IvfBuildState
 	int			batch_count;	/* rows waiting in the batch */
 	ItemPointerData *batch_tids;
 	char	   *batch_codes;
-	int		   *batch_lists;
+	int32_t    *batch_lists;
 	double		rows_assigned;
 	int64	   *list_counts;
+
+	const EmbqGpuApi *gpu;		/* NULL: the CPU path */
+	uint32		build_path;		/* IVF_BUILD_GPU_* bits that ran */
+	int			batch_size;
 
 	MemoryContext tmpctx;
 } IvfBuildState;
@@ -179,6 +184,30 @@ FloatsToCode(const IvfInfo *info, const float *x, char *code)
 }
 
 /*
+ * k-means on the GPU when allowed; false means the CPU must do it (no GPU,
+ * or a GPU failure under embq.gpu = auto, reported as a WARNING).
+ */
+static bool
+TrainOnGpu(IvfBuildState *bs, const float *x, int n, float *centroids)
+{
+	char		err[256] = "";
+
+	if (bs->gpu == NULL)
+		return false;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN_GPU);
+	if (bs->gpu->kmeans_train(x, n, bs->info.dims, bs->lists, IVF_KMEANS_ITERS,
+							  bs->info.metric == IVF_METRIC_COSINE, 42, centroids,
+							  err, sizeof(err)) == 0)
+	{
+		bs->build_path |= IVF_BUILD_GPU_TRAIN;
+		return true;
+	}
+	EmbqGpuFailed("k-means training", err);
+	bs->gpu = NULL;
+	return false;
+}
+
+/*
  * Train the centroids on the sample, within maintenance_work_mem: the
  * sample as floats plus the k-means workspace must fit.
  */
@@ -236,19 +265,24 @@ TrainCentroids(IvfBuildState *bs)
 		}
 	}
 	cf = palloc_extended((Size) k * dims * sizeof(float), MCXT_ALLOC_HUGE);
-	work = palloc_extended(embq_kmeans_workspace(n, dims, k), MCXT_ALLOC_HUGE);
-	embq_kmeans_train(x, n, dims, k, IVF_KMEANS_ITERS,
-					  info->metric == IVF_METRIC_COSINE, 42, cf, work,
-					  KmeansProgress, NULL);
+	if (!TrainOnGpu(bs, x, n, cf))
+	{
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN);
+		work = palloc_extended(embq_kmeans_workspace(n, dims, k), MCXT_ALLOC_HUGE);
+		embq_kmeans_train(x, n, dims, k, IVF_KMEANS_ITERS,
+						  info->metric == IVF_METRIC_COSINE, 42, cf, work,
+						  KmeansProgress, NULL);
+		pfree(work);
+	}
 	for (int c = 0; c < k; c++)
 		FloatsToCode(info, cf + (Size) c * dims, bs->centroids + (Size) c * info->codesize);
-	pfree(work);
 	pfree(cf);
 	pfree(x);
 }
 
-/* Rows assigned to lists in one batch: the unit a GPU can take over. */
+/* Rows assigned to lists in one batch: the unit a GPU takes over. */
 #define IVF_ASSIGN_BATCH 4096
+#define IVF_ASSIGN_BATCH_GPU 65536
 
 /*
  * Assign a batch of codes to their nearest lists.  The CPU path scores
@@ -257,7 +291,7 @@ TrainCentroids(IvfBuildState *bs)
  */
 static void
 AssignBatch(const IvfInfo *info, const char *codes, int n, const char *centroids,
-			int lists, int *out)
+			int lists, int32_t *out)
 {
 	for (int i = 0; i < n; i++)
 	{
@@ -273,8 +307,25 @@ FlushBatch(IvfBuildState *bs)
 {
 	const IvfInfo *info = &bs->info;
 
-	AssignBatch(info, bs->batch_codes, bs->batch_count, bs->centroids, bs->lists,
-				bs->batch_lists);
+	if (bs->gpu != NULL)
+	{
+		char		err[256] = "";
+
+		if (bs->gpu->assign(info->metric, info->dims, info->codesize,
+							(const uint8_t *) bs->batch_codes, bs->batch_count,
+							(const uint8_t *) bs->centroids, bs->lists,
+							bs->batch_lists, err, sizeof(err)) == 0)
+			bs->build_path |= IVF_BUILD_GPU_ASSIGN;
+		else
+		{
+			EmbqGpuFailed("assignment", err);
+			bs->gpu = NULL;
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_ASSIGN);
+		}
+	}
+	if (bs->gpu == NULL)
+		AssignBatch(info, bs->batch_codes, bs->batch_count, bs->centroids, bs->lists,
+					bs->batch_lists);
 	for (int i = 0; i < bs->batch_count; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(bs->tmpctx);
@@ -316,7 +367,7 @@ AssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tmpctx);
 	bs->batch_tids[bs->batch_count++] = *tid;
-	if (bs->batch_count == IVF_ASSIGN_BATCH)
+	if (bs->batch_count == bs->batch_size)
 		FlushBatch(bs);
 }
 
@@ -326,7 +377,7 @@ AssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
  */
 static void
 WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
-					  int lists, int dir_per_page)
+					  int lists, int dir_per_page, uint32 build_path)
 {
 	BlockNumber ndir = (lists + dir_per_page - 1) / dir_per_page;
 	Buffer		buf = IvfNewBuffer(index, forknum);
@@ -345,7 +396,7 @@ WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
 	meta->capacity = info->capacity;
 	meta->dir_per_page = dir_per_page;
 	meta->ndirpages = ndir;
-	meta->build_path = 0;
+	meta->build_path = build_path;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(IvfMetaPageData)) - (char *) page;
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
@@ -486,6 +537,8 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.info.capacity = IvfCapacity(bs.info.codesize);
 	bs.info.kern = embq_kernels();
 	bs.rng = UINT64CONST(0x9E3779B97F4A7C15);
+	/* the GPU, if embq.gpu allows and one is usable (errors when on and none is) */
+	bs.gpu = EmbqGpuForWork();
 	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "embq_ivf build row",
 									  ALLOCSET_DEFAULT_SIZES);
 	dir_per_page = IvfDirPerPage(bs.info.codesize);
@@ -514,13 +567,15 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 				 errdetail("%.0f rows for %d lists.", bs.rows_seen, bs.lists),
 				 errhint("Recall is best when the index is built after the table is loaded.")));
 
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
+								 bs.gpu ? PROGRESS_IVF_PHASE_TRAIN_GPU : PROGRESS_IVF_PHASE_TRAIN);
 	TrainCentroids(&bs);
 	pfree(bs.sample);
 	bs.sample = NULL;
 
 	/* assign every row to its list, sorted by list (spills past maintenance_work_mem) */
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_ASSIGN);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
+								 bs.gpu ? PROGRESS_IVF_PHASE_ASSIGN_GPU : PROGRESS_IVF_PHASE_ASSIGN);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.rows_seen);
 	bs.list_counts = palloc0(sizeof(int64) * bs.lists);
 	bs.sortdesc = CreateTemplateTupleDesc(3);
@@ -537,16 +592,17 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 								   false
 #endif
 		);
-	bs.batch_tids = palloc(sizeof(ItemPointerData) * IVF_ASSIGN_BATCH);
-	bs.batch_codes = palloc_extended((Size) IVF_ASSIGN_BATCH * bs.info.codesize, MCXT_ALLOC_HUGE);
-	bs.batch_lists = palloc(sizeof(int) * IVF_ASSIGN_BATCH);
+	bs.batch_size = bs.gpu ? IVF_ASSIGN_BATCH_GPU : IVF_ASSIGN_BATCH;
+	bs.batch_tids = palloc(sizeof(ItemPointerData) * bs.batch_size);
+	bs.batch_codes = palloc_extended((Size) bs.batch_size * bs.info.codesize, MCXT_ALLOC_HUGE);
+	bs.batch_lists = palloc(sizeof(int32_t) * bs.batch_size);
 	table_index_build_scan(heap, index, indexInfo, true, true, AssignCallback, &bs, NULL);
 	FlushBatch(&bs);
 	tuplesort_performsort(bs.sort);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_WRITE);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
-	WriteMetaAndDirectory(index, MAIN_FORKNUM, &bs.info, bs.lists, dir_per_page);
+	WriteMetaAndDirectory(index, MAIN_FORKNUM, &bs.info, bs.lists, dir_per_page, bs.build_path);
 	WriteLists(&bs, dir_per_page);
 	tuplesort_end(bs.sort);
 	ExecDropSingleTupleTableSlot(bs.slot);
@@ -577,7 +633,7 @@ ivfbuildempty(Relation index)
 	info.kern = embq_kernels();
 	dir_per_page = IvfDirPerPage(info.codesize);
 
-	WriteMetaAndDirectory(index, INIT_FORKNUM, &info, 1, dir_per_page);
+	WriteMetaAndDirectory(index, INIT_FORKNUM, &info, 1, dir_per_page, 0);
 	buf = ReadBufferExtended(index, INIT_FORKNUM, 1, RBM_NORMAL, NULL);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	{
