@@ -2,6 +2,8 @@
 -- on a machine with a usable GPU and on one without (CI has none).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS embq;
+-- load the library, so that embq.gpu is defined
+SELECT embq_cpu_kernels() <> '' AS loaded;
 
 SHOW embq.gpu;
 SET embq.gpu = maybe;

@@ -8,6 +8,7 @@
 #include "embq.h"
 
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "gpu.h"
 #include "ivf.h"
@@ -22,6 +23,12 @@ _PG_init(void)
 {
 	IvfInitGucs();
 	EmbqGpuInitGuc();
+	/* after every embq.* setting is defined: others are typos */
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("embq");
+#else
+	EmitWarningsOnPlaceholders("embq");
+#endif
 }
 
 PG_FUNCTION_INFO_V1(embq_cpu_kernels);

@@ -57,11 +57,6 @@ IvfInitGucs(void)
 							"(1: no rescoring).",
 							NULL, &embq_ivf_rescore_factor, 4, 1, 1000, PGC_USERSET, 0,
 							NULL, NULL, NULL);
-#if PG_VERSION_NUM >= 150000
-	MarkGUCPrefixReserved("embq");
-#else
-	EmitWarningsOnPlaceholders("embq");
-#endif
 }
 
 /* Parse WITH (lists = ..., sample_rows = ...). */
