@@ -621,3 +621,18 @@ CREATE INDEX ON ivf_items USING embq_ivf (id);
 DROP TABLE ivf_items, ivf_queries, ivf_ref, ivf_index_result, ivf_sizes, ivf_empty, ivf_one, ivf_few,
   ivf_nulls, ivf_zero, ivf_unlogged, ivf_unlogged_index, ivf_tx, ivf_wide, ivf_notypmod CASCADE;
 RESET ALL;
+
+-- training stays within maintenance_work_mem: fewer sampled rows with a
+-- NOTICE when 4 rows per list still fit, else a clear error
+CREATE TABLE ivf_mem (e i8vec(2000));
+INSERT INTO ivf_mem SELECT quantize_int8(array(SELECT sin(i * j)::real FROM generate_series(1, 2000) j))
+FROM generate_series(1, 3000) i;
+SET client_min_messages = notice;
+SET maintenance_work_mem = '4MB';
+CREATE INDEX ivf_mem_small ON ivf_mem USING embq_ivf (e) WITH (lists = 30);
+SELECT lists FROM embq_ivf_info('ivf_mem_small');
+SET maintenance_work_mem = '1MB';
+CREATE INDEX ivf_mem_fail ON ivf_mem USING embq_ivf (e) WITH (lists = 300);
+RESET maintenance_work_mem;
+RESET client_min_messages;
+DROP TABLE ivf_mem;

@@ -241,7 +241,7 @@ TrainCentroids(IvfBuildState *bs)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("memory required to train %d lists is %zu MB, maintenance_work_mem is %d MB",
-							k, (need / n * Min(n, 4 * k) + fixed) / (1024 * 1024) + 1,
+							k, (fixed + per_row * Min(n, 4 * k)) / (1024 * 1024) + 1,
 							maintenance_work_mem / 1024),
 					 errhint("Increase maintenance_work_mem or use fewer lists.")));
 		ereport(NOTICE,
