@@ -37,11 +37,17 @@
 /* rows worth of candidates rescored at a time */
 #define IVF_RESCORE_BATCH_ROWS 10
 
+/*
+ * A coarse-pass candidate.  Its code stays on its page (copying every
+ * probed code would cost more than scoring it): rescoring re-reads the few
+ * pages it needs, finding the entry by blk/off and checking the TID.
+ */
 typedef struct IvfCandidate
 {
 	double		coarse;			/* when rescoring, a lower bound of the exact distance */
 	ItemPointerData tid;
-	Size		codeoff;		/* into the code arena, when rescoring */
+	uint16		off;			/* entry number on its page, when it was read */
+	BlockNumber blk;
 } IvfCandidate;
 
 typedef struct IvfResult
@@ -66,13 +72,10 @@ typedef struct IvfScanOpaqueData
 	int			probed;			/* lists already scanned */
 	int			max_probes;
 
-	IvfCandidate *cands;		/* current segment, coarse order */
-	int			ncands;
+	IvfCandidate *cands;		/* current segment: a min-heap on coarse, tid */
+	int			ncands;			/* candidates left in the heap */
 	int			candcap;
-	int			nextcand;		/* first candidate not yet rescored */
-	char	   *arena;
-	Size		arenasize;
-	Size		arenaused;
+	IvfCandidate *batch;		/* candidates being rescored */
 
 	pairingheap *results;		/* rescored, nearest first */
 	int64		returned;
@@ -126,9 +129,9 @@ OrderLists(IvfScanOpaque so, const IvfCache *cache)
 	pfree(tmp);
 }
 
-/* Append one candidate to the segment. */
+/* Append one candidate to the segment (made a heap once it is complete). */
 static void
-AddCandidate(IvfScanOpaque so, double coarse, ItemPointer tid, const char *code)
+AddCandidate(IvfScanOpaque so, double coarse, ItemPointer tid, BlockNumber blk, int off)
 {
 	IvfCandidate *c;
 
@@ -141,20 +144,42 @@ AddCandidate(IvfScanOpaque so, double coarse, ItemPointer tid, const char *code)
 	c = &so->cands[so->ncands++];
 	c->coarse = coarse;
 	c->tid = *tid;
-	if (so->rescore)
-	{
-		Size		codesize = so->info.codesize;
+	c->blk = blk;
+	c->off = (uint16) off;
+}
 
-		if (so->arenaused + codesize > so->arenasize)
-		{
-			so->arenasize = Max(so->arenasize * 2, 64 * codesize);
-			so->arena = so->arena ? repalloc_huge(so->arena, so->arenasize)
-				: palloc_extended(so->arenasize, MCXT_ALLOC_HUGE);
-		}
-		memcpy(so->arena + so->arenaused, code, codesize);
-		c->codeoff = so->arenaused;
-		so->arenaused += codesize;
+/* Restore the heap order below position i. */
+static void
+SiftDown(IvfCandidate *h, int n, int i)
+{
+	IvfCandidate x = h[i];
+
+	for (;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n && CompareCandidates(&h[child + 1], &h[child]) < 0)
+			child++;
+		if (CompareCandidates(&h[child], &x) >= 0)
+			break;
+		h[i] = h[child];
+		i = child;
 	}
+	h[i] = x;
+}
+
+/* Remove the nearest candidate from the heap. */
+static IvfCandidate
+PopCandidate(IvfScanOpaque so)
+{
+	IvfCandidate top = so->cands[0];
+
+	so->cands[0] = so->cands[--so->ncands];
+	if (so->ncands > 0)
+		SiftDown(so->cands, so->ncands, 0);
+	return top;
 }
 
 /* Coarse pass over one list's chain of pages. */
@@ -189,7 +214,7 @@ ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, const IvfMetaPageData *
 			AddCandidate(so, so->nullquery ? 0 :
 						 so->rescore ? IvfLowerBound(&so->query, code) :
 						 IvfCoarseDistance(&so->query, code),
-						 &tids[i], code);
+						 &tids[i], blk, i);
 		}
 		blk = opaque->nextblkno;
 		UnlockReleaseBuffer(buf);
@@ -208,29 +233,91 @@ ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
 	IvfReadMeta(scan->indexRelation, &meta);
 	upto = Min(so->max_probes, so->probed + Max(1, embq_ivf_probes));
 	so->ncands = 0;
-	so->nextcand = 0;
-	so->arenaused = 0;
 	for (; so->probed < upto; so->probed++)
 		ScanList(scan, so, so->list_order[so->probed], &meta);
 	pgstat_count_index_scan(scan->indexRelation);
-	qsort(so->cands, so->ncands, sizeof(IvfCandidate), CompareCandidates);
+	/* a heap, not a sort: only the candidates that compete are ever popped */
+	for (int i = so->ncands / 2 - 1; i >= 0; i--)
+		SiftDown(so->cands, so->ncands, i);
 	return true;
 }
 
-/* Move candidates into the result heap, rescoring them when asked to. */
-static void
-Rescore(IvfScanOpaque so, int count)
+/* Block order, for rescoring a batch page by page. */
+static int
+CompareByPage(const void *a, const void *b)
 {
-	for (int i = 0; i < count && so->nextcand < so->ncands; i++)
-	{
-		IvfCandidate *c = &so->cands[so->nextcand++];
-		IvfResult  *r = palloc(sizeof(IvfResult));
+	const IvfCandidate *ca = a;
+	const IvfCandidate *cb = b;
 
-		r->distance = so->rescore ? IvfExactDistance(&so->query, so->arena + c->codeoff)
-			: c->coarse;
-		r->tid = c->tid;
-		pairingheap_add(so->results, &r->ph);
+	if (ca->blk != cb->blk)
+		return ca->blk < cb->blk ? -1 : 1;
+	return (int) ca->off - (int) cb->off;
+}
+
+/* Queue one row for amgettuple. */
+static void
+AddResult(IvfScanOpaque so, double distance, ItemPointer tid)
+{
+	IvfResult  *r = palloc(sizeof(IvfResult));
+
+	r->distance = distance;
+	r->tid = *tid;
+	pairingheap_add(so->results, &r->ph);
+}
+
+/*
+ * Move the nearest count candidates into the result heap, rescoring them
+ * (exact distance from their code, read back from the page) when asked to.
+ * VACUUM may have compacted a page since the coarse pass: the entry is then
+ * found by its TID, and one that is gone was dead and is skipped.
+ */
+static void
+Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
+{
+	int			n = 0;
+	Buffer		buf = InvalidBuffer;
+
+	while (n < count && so->ncands > 0)
+		so->batch[n++] = PopCandidate(so);
+	if (!so->rescore)
+	{
+		for (int i = 0; i < n; i++)
+			AddResult(so, so->batch[i].coarse, &so->batch[i].tid);
+		return;
 	}
+
+	qsort(so->batch, n, sizeof(IvfCandidate), CompareByPage);
+	for (int i = 0; i < n; i++)
+	{
+		IvfCandidate *c = &so->batch[i];
+		Page		page;
+		IvfPageOpaque opaque;
+		ItemPointer tids;
+		int			at = -1;
+
+		if (!BufferIsValid(buf) || BufferGetBlockNumber(buf) != c->blk)
+		{
+			if (BufferIsValid(buf))
+				UnlockReleaseBuffer(buf);
+			buf = ReadBuffer(scan->indexRelation, c->blk);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+		}
+		page = BufferGetPage(buf);
+		opaque = IvfPageGetOpaque(page);
+		tids = IvfTids(page);
+		if (c->off < opaque->nitems && ItemPointerEquals(&tids[c->off], &c->tid))
+			at = c->off;
+		else
+			for (int j = 0; j < opaque->nitems && at < 0; j++)
+				if (ItemPointerEquals(&tids[j], &c->tid))
+					at = j;
+		if (at >= 0)
+			AddResult(so, IvfExactDistance(&so->query, IvfCodes(page, so->info.capacity) +
+										   (Size) at * so->info.codesize),
+					  &c->tid);
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
 }
 
 /* ambeginscan */
@@ -259,9 +346,7 @@ ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int nor
 	MemoryContextReset(so->ctx);
 	so->started = false;
 	so->cands = NULL;
-	so->arena = NULL;
-	so->ncands = so->candcap = so->nextcand = 0;
-	so->arenasize = so->arenaused = 0;
+	so->ncands = so->candcap = 0;
 	so->returned = 0;
 }
 
@@ -293,6 +378,7 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 	so->probed = 0;
 	OrderLists(so, cache);
 	so->results = pairingheap_allocate(CompareResults, NULL);
+	so->batch = palloc(sizeof(IvfCandidate) * IVF_RESCORE_BATCH_ROWS * Max(1, so->factor));
 	so->started = true;
 	ProbeMore(scan, so);
 }
@@ -317,20 +403,20 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 			 * the next in exact order once no candidate left can be nearer
 			 * (or as near: ties go in TID order).
 			 */
-			if (so->nextcand < so->ncands &&
+			if (so->ncands > 0 &&
 				(pairingheap_is_empty(so->results) ||
 				 pairingheap_container(IvfResult, ph,
 									   pairingheap_first(so->results))->distance >=
-				 so->cands[so->nextcand].coarse))
+				 so->cands[0].coarse))
 			{
-				Rescore(so, IVF_RESCORE_BATCH_ROWS * so->factor);
+				Rescore(scan, so, IVF_RESCORE_BATCH_ROWS * so->factor);
 				continue;
 			}
 		}
-		else if (so->nextcand <= so->returned && so->nextcand < so->ncands)
+		else if (so->ncands > 0 && pairingheap_is_empty(so->results))
 		{
 			/* coarse order is the order: one candidate per row returned */
-			Rescore(so, 1);
+			Rescore(scan, so, 1);
 			continue;
 		}
 		if (!pairingheap_is_empty(so->results))
