@@ -636,3 +636,15 @@ CREATE INDEX ivf_mem_fail ON ivf_mem USING embq_ivf (e) WITH (lists = 300);
 RESET maintenance_work_mem;
 RESET client_min_messages;
 DROP TABLE ivf_mem;
+
+-- the planner picks the index by cost alone when probes cover a fraction of
+-- the lists, and a sequential scan when a query has no ORDER BY to serve
+CREATE TABLE ivf_plan (id int, e i8vec(64));
+INSERT INTO ivf_plan SELECT i, quantize_int8(array(SELECT sin(i * j + j)::real FROM generate_series(1, 64) j))
+FROM generate_series(1, 20000) i;
+CREATE INDEX ivf_plan_e ON ivf_plan USING embq_ivf (e) WITH (lists = 100);
+ANALYZE ivf_plan;
+EXPLAIN (COSTS OFF) SELECT id FROM ivf_plan ORDER BY e <-> (SELECT e FROM ivf_plan WHERE id = 1) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM ivf_plan ORDER BY e <-> array_fill(0.5, ARRAY[64])::real[] LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM ivf_plan WHERE e IS NOT NULL;
+DROP TABLE ivf_plan;

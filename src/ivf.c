@@ -107,8 +107,13 @@ ivfcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 	ratio = meta.lists > 0 ? Min(1.0, (double) embq_ivf_probes / meta.lists) : 1.0;
 	costs.numIndexPages = Max(1.0, ceil(costs.numIndexPages * ratio));
-	/* entries are scored in bulk: a fraction of the per-tuple cost */
-	costs.indexTotalCost = costs.numIndexPages * random_page_cost +
+
+	/*
+	 * A build writes each list's pages one after another, so a probed list
+	 * reads like a sequential scan; its entries are scored in bulk by the
+	 * kernels, one operator cost each.
+	 */
+	costs.indexTotalCost = costs.numIndexPages * seq_page_cost +
 		path->indexinfo->tuples * ratio * cpu_operator_cost;
 
 	*indexStartupCost = costs.indexTotalCost;
