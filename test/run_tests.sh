@@ -365,22 +365,39 @@ else
     record install FAIL 0 1 "not run: build failed"
 fi
 
-# ---------------------------------------------------------------- unit tests
-if [ -n "$TEST_USER" ]; then
-    log "unit tests (make unittest)"
-    run_step "$LOGS/unit.log" as_user timeout "$(tmo)" "${MK[@]}" unittest
+# ------------------------------------------------- unit tests, GPU harness
+# run_counted NAME LOG MAKE-ARGS...: a make target whose output ends with an
+# `N passed, N failed` line
+run_counted() {
+    local name="$1" logf="$2" rc counts p f
+    shift 2
+    run_step "$logf" as_user timeout "$(tmo)" "${MK[@]}" "$@"
     rc=$?
-    if counts="$(parse_unit "$LOGS/unit.log")"; then
+    if counts="$(parse_unit "$logf")"; then
         read -r p f <<<"$counts"
     else
         p=0; f=0
     fi
     if [ "$rc" -eq 0 ] && [ "$f" -eq 0 ] && [ -n "$counts" ]; then
-        record unit PASS "$p" 0
+        record "$name" PASS "$p" 0
     elif [ "$rc" -eq 0 ] && [ -z "$counts" ]; then
-        record unit FAIL 0 1 "no 'N passed, N failed' line"
+        record "$name" FAIL 0 1 "no 'N passed, N failed' line"
     else
-        record unit FAIL "$p" "$f" "$(rcnote "$rc")"
+        record "$name" FAIL "$p" "$f" "$(rcnote "$rc")"
+    fi
+}
+
+if [ -n "$TEST_USER" ]; then
+    log "unit tests (make unittest)"
+    run_counted unit "$LOGS/unit.log" unittest
+    # GPU kernels against the CPU ones: on a GPU, or "skipped: no GPU"
+    log "GPU harness (make gputest)"
+    run_counted gpu "$LOGS/gpu.log" gputest
+    grep -m1 '^skipped' "$LOGS/gpu.log" || true
+    # the same kernels' sources on the CPU emulator, where nvcc exists
+    if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null 2>&1; then
+        log "GPU kernels on the CPU emulator (make -C test/gpu emucheck)"
+        run_counted gpu-emu "$LOGS/gpu-emu.log" -C test/gpu emucheck
     fi
 fi
 
