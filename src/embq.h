@@ -69,6 +69,7 @@ extern BitVec *InitBitVec(int dim);
 
 /* i8vec.c */
 extern I8Vec *InitI8Vec(int dim);
+extern I8Vec *QuantizeToI8Vec(const float *x, int dim);
 extern void CheckI8VecCodes(const I8Vec *v);
 
 /* arrayutil.c */

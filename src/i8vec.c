@@ -75,8 +75,8 @@ I8VecSyntaxError(const char *lit, const char *detail)
 			 errdetail_internal("%s", detail)));
 }
 
-/* Quantize validated floats into a new i8vec. */
-static I8Vec *
+/* Quantize validated floats into a new i8vec (per-vector absmax). */
+I8Vec *
 QuantizeToI8Vec(const float *x, int dim)
 {
 	I8Vec	   *result = InitI8Vec(dim);

@@ -68,8 +68,7 @@ embq_quantize_int8(PG_FUNCTION_ARGS)
 	I8Vec	   *result;
 
 	ArrayToFloats(PG_GETARG_ARRAYTYPE_P(0), "i8vec", I8VEC_MAX_DIM, &x);
-	result = InitI8Vec(x.dim);
-	result->scale = embq_quantize_i8(x.x, x.dim, result->x);
+	result = QuantizeToI8Vec(x.x, x.dim);
 	FreeFloats(&x);
 	PG_RETURN_I8VEC_P(result);
 }
