@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# In-PostgreSQL GPU test for the lent GPU machine, which has CUDA and Python
+# but no PostgreSQL and no package registry.
+#
+#   bash test/gpu/pg_carry.sh prepare   here (Debian 12, build machine): build
+#       embq, download Debian's PostgreSQL 15 server and the shared libraries
+#       it needs, and put them with embq's files and test vectors in .pgcarry/
+#       (git-ignored; carry it with the device tool: carry [".pgcarry"])
+#   bash test/gpu/pg_carry.sh run       there (as root): unpack PostgreSQL into
+#       /tmp/pgroot, install embq into it, initdb a throwaway cluster as an
+#       unprivileged user, build the same index with embq.gpu = on and = off,
+#       and check that the GPU build took the GPU path and answers with the
+#       same recall as the CPU build.  Ends with `N passed, N failed`.
+#
+# `run` also works on a machine without a GPU (it then checks the CPU path
+# and that embq.gpu = on fails with a reason), which is how it is tried here.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+CARRY=.pgcarry
+PGMAJOR=15
+
+prepare() {
+    make -s
+    rm -rf "$CARRY"
+    mkdir -p "$CARRY/debs" "$CARRY/embq" "$CARRY/data"
+    # the server, psql, and every library they load except libc and the
+    # compiler runtime (the target's newer ones serve)
+    local pkgs
+    pkgs=$(for b in postgres initdb pg_ctl psql; do ldd "/usr/lib/postgresql/$PGMAJOR/bin/$b"; done |
+        awk '/=>/ {print $3}' | sort -u | while read -r f; do
+            p=$(dpkg -S "$f" 2>/dev/null || dpkg -S "${f#/usr}" 2>/dev/null || dpkg -S "/usr$f" 2>/dev/null || true)
+            echo "${p%%:*}"
+        done | sort -u | grep -vxE 'libc6|libgcc-s1|libstdc\+\+6|' || true)
+    (cd "$CARRY/debs" && apt-get download -q "postgresql-$PGMAJOR" "postgresql-client-$PGMAJOR" $pkgs)
+    cp embq.so embq.control "sql/embq--0.1.0.sql" "$CARRY/embq/"
+    if [ -f cuda/libembq_cuda.so ]; then cp cuda/libembq_cuda.so "$CARRY/embq/"; fi
+    cp ../shared/data/minilm-sap/sap_fiori_minilm384_all.fvecs "$CARRY/data/"
+    du -sh "$CARRY"
+}
+
+run() {
+    # globals: the EXIT trap needs them after run() returns
+    root=/tmp/pgroot data=/tmp/pgroot-data user=embqgpu port=5477
+    bindir="$root/usr/lib/postgresql/$PGMAJOR/bin"
+    # a cluster left by an earlier run goes first
+    if [ -f "$data/db/postmaster.pid" ]; then
+        kill -QUIT "$(head -1 "$data/db/postmaster.pid")" 2>/dev/null || true
+        sleep 1
+    fi
+    rm -rf "$root" "$data"
+    mkdir -p "$root"
+    for d in "$CARRY"/debs/*.deb; do dpkg -x "$d" "$root"; done
+    export LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # PostgreSQL finds lib/ and share/ relative to its binaries
+    cp "$CARRY"/embq/*.so "$root/usr/lib/postgresql/$PGMAJOR/lib/"
+    cp "$CARRY"/embq/embq.control "$CARRY"/embq/*.sql "$root/usr/share/postgresql/$PGMAJOR/extension/"
+    id "$user" >/dev/null 2>&1 || useradd -M -r "$user"
+    mkdir -p "$data" && chown "$user" "$data"
+    run_as() { if [ "$(id -u)" -eq 0 ]; then su "$user" -s /bin/bash -c "export LD_LIBRARY_PATH='$LD_LIBRARY_PATH'; $*"; else bash -c "$*"; fi; }
+    run_as "'$bindir/initdb' -D '$data/db' -A trust -U postgres --no-locale -E UTF8 >'$data/initdb.log'"
+    run_as "'$bindir/pg_ctl' -D '$data/db' -o \"-p $port -k $data -c fsync=off -c listen_addresses=''\" -l '$data/server.log' -w start >/dev/null"
+    stop_cluster() { run_as "'$bindir/pg_ctl' -D '$data/db' -m immediate stop" >/dev/null 2>&1 || true; }
+    trap 'rc=$?; stop_cluster; exit $rc' EXIT
+
+    # the real MiniLM vectors as a real[] CSV
+    python3 - "$CARRY/data/sap_fiori_minilm384_all.fvecs" "$data/vectors.csv" <<'PY'
+import sys, struct
+raw = open(sys.argv[1], 'rb').read()
+out = open(sys.argv[2], 'w')
+off, i = 0, 0
+while off < len(raw):
+    d = struct.unpack_from('<i', raw, off)[0]
+    v = struct.unpack_from('<%df' % d, raw, off + 4)
+    out.write('%d,"{%s}"\n' % (i, ','.join(repr(x) for x in v)))
+    off += 4 + 4 * d
+    i += 1
+PY
+    chmod a+r "$data/vectors.csv"
+    "$bindir/psql" -X -q -h "$data" -p "$port" -U postgres -v ON_ERROR_STOP=1 -v csv="$data/vectors.csv" \
+        >"$data/test.out" 2>&1 <<'SQL' || { cat "$data/test.out"; echo "0 passed, 1 failed"; exit 1; }
+CREATE EXTENSION embq;
+SELECT * FROM embq_gpu_status();
+CREATE TABLE v (id int, f real[]);
+COPY v FROM :'csv' (FORMAT csv);
+-- 20x the rows with small deterministic perturbations, so lists hold something
+CREATE TABLE t AS SELECT g * 1000 + id AS id,
+	quantize_int8(array(SELECT x + 0.01 * sin(g * 31 + n) FROM unnest(f) WITH ORDINALITY AS u(x, n))::real[])::i8vec(384) AS e
+	FROM v, generate_series(0, 19) g;
+CREATE TABLE q AS SELECT id, f FROM v WHERE id % 20 = 0;
+CREATE TABLE exact AS SELECT q.id, array(SELECT t.id FROM t ORDER BY t.e <=> q.f LIMIT 10) AS ids FROM q;
+CREATE TABLE recall (path text, value float8, trained text, assigned text);
+CREATE PROCEDURE measure(path text) LANGUAGE plpgsql AS $$
+BEGIN
+	SET LOCAL enable_seqscan = off;
+	-- few probes, so that recall depends on how the lists were built
+	SET LOCAL embq.probes = 3;
+	INSERT INTO recall SELECT path,
+		avg((SELECT count(*) FROM unnest(array(SELECT t.id FROM t ORDER BY t.e <=> q.f LIMIT 10)) g(id)
+			WHERE g.id = ANY (x.ids)) / 10.0),
+		(SELECT trained_on FROM embq_ivf_info('ti')), (SELECT assigned_on FROM embq_ivf_info('ti'))
+	FROM q JOIN exact x USING (id);
+END $$;
+SET embq.gpu = off;
+CREATE INDEX ti ON t USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 64);
+CALL measure('cpu');
+DROP INDEX ti;
+SET embq.gpu = on;
+DO $$ BEGIN
+	CREATE INDEX ti ON t USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 64);
+	CALL measure('gpu');
+	DROP INDEX ti;
+EXCEPTION WHEN feature_not_supported THEN
+	RAISE NOTICE 'embq.gpu = on: %', SQLERRM;
+END $$;
+SELECT * FROM recall;
+\copy recall TO STDOUT (FORMAT csv)
+SQL
+    cat "$data/test.out"
+    evaluate "$data/test.out"
+}
+
+# Checks on the output of run: the CPU build; the GPU build or its refusal.
+evaluate() {
+    local out="$1" passed=0 failed=0 cpu gpu
+    check() { if eval "$2"; then passed=$((passed + 1)); echo "ok: $1"; else failed=$((failed + 1)); echo "FAIL: $1"; fi; }
+    cpu=$(grep -E '^cpu,' "$out" || true)
+    gpu=$(grep -E '^gpu,' "$out" || true)
+    check "the CPU build trained and assigned on the CPU" '[[ "$cpu" == cpu,*,cpu,cpu ]]'
+    check "CPU build recall@10 >= 0.9" "awk -F, '{exit !(\$2 >= 0.9)}' <<<\"$cpu\""
+    if grep -q 'embq.gpu = on: embq.gpu is on but no GPU is usable' "$out"; then
+        echo "skipped: no GPU ($(grep -oE '\| f +\| +\| .*' "$out" | head -1 | sed 's/^| f *| *| //'))"
+    else
+        check "the GPU build trained and assigned on the GPU" '[[ "$gpu" == gpu,*,gpu,gpu ]]'
+        check "GPU and CPU builds have the same recall within 0.02" \
+            "awk -F, -v c=\"\${cpu#cpu,}\" '{split(c, a, \",\"); d = \$2 - a[1]; exit !(d <= 0.02 && d >= -0.02)}' <<<\"$gpu\""
+    fi
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run) run ;;
+    *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+esac
