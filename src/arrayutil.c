@@ -81,13 +81,12 @@ DoubleToFloat(double d, const char *what)
 }
 
 /*
- * Validate a one-dimensional real[], double precision[] or numeric[] array
- * and expose it as floats.  A real[] without NULLs is used in place.
+ * The length of an embedding given as an SQL array: one-dimensional, no
+ * NULLs, 1 to maxdim elements.
  */
-void
-ArrayToFloats(ArrayType *array, const char *what, int maxdim, FloatArray *out)
+int
+ArrayDim(ArrayType *array, const char *what, int maxdim)
 {
-	Oid			elemtype = ARR_ELEMTYPE(array);
 	int			ndim = ARR_NDIM(array);
 	int			n;
 
@@ -103,6 +102,19 @@ ArrayToFloats(ArrayType *array, const char *what, int maxdim, FloatArray *out)
 
 	n = ndim == 0 ? 0 : ARR_DIMS(array)[0];
 	CheckDim(n, maxdim, what);
+	return n;
+}
+
+/*
+ * Validate a one-dimensional real[], double precision[] or numeric[] array
+ * and expose it as floats.  A real[] without NULLs is used in place.
+ */
+void
+ArrayToFloats(ArrayType *array, const char *what, int maxdim, FloatArray *out)
+{
+	Oid			elemtype = ARR_ELEMTYPE(array);
+	int			n = ArrayDim(array, what, maxdim);
+
 	out->dim = n;
 
 	if (elemtype == FLOAT4OID)

@@ -77,6 +77,7 @@ extern void CheckDim(int dim, int maxdim, const char *type);
 extern void CheckExpectedDim(int32 typmod, int dim);
 extern void CheckDims(int a, int b);
 extern void CheckFinite(float value, const char *what);
+extern int	ArrayDim(ArrayType *array, const char *what, int maxdim);
 extern void ArrayToFloats(ArrayType *array, const char *what, int maxdim,
 						  FloatArray *out);
 extern void FreeFloats(FloatArray *f);

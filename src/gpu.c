@@ -156,8 +156,7 @@ embq_gpu_status(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	usable = EmbqGpuUsable(&dev, &reason);
-	values[0] = CStringGetTextDatum(gpu_options[embq_gpu_mode == EMBQ_GPU_OFF ? 0 :
-												embq_gpu_mode == EMBQ_GPU_AUTO ? 1 : 2].name);
+	values[0] = CStringGetTextDatum(GetConfigOption("embq.gpu", false, false));
 	values[1] = BoolGetDatum(usable);
 	if (usable)
 	{

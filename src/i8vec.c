@@ -37,16 +37,23 @@ InitI8Vec(int dim)
 	return result;
 }
 
-/* Error when a code is -128 (codes are symmetric, [-127, 127]). */
+/* Error unless a code is in [-127, 127] (codes are symmetric: never -128). */
+static void
+CheckCode(int32 c)
+{
+	if (c < -EMBQ_I8_MAX || c > EMBQ_I8_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("i8vec code %d is out of range", c),
+				 errdetail("Codes must be between -127 and 127.")));
+}
+
+/* Error when a stored code is -128. */
 void
 CheckI8VecCodes(const I8Vec *v)
 {
 	for (int i = 0; i < v->dim; i++)
-		if (v->x[i] < -EMBQ_I8_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("i8vec code %d is out of range", v->x[i]),
-					 errdetail("Codes must be between -127 and 127.")));
+		CheckCode(v->x[i]);
 }
 
 /*
@@ -280,19 +287,8 @@ i8vec_from_codes(PG_FUNCTION_ARGS)
 {
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
 	Oid			elemtype = ARR_ELEMTYPE(a);
-	int			n;
+	int			n = ArrayDim(a, "i8vec", I8VEC_MAX_DIM);
 	I8Vec	   *result;
-
-	if (ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("array must be 1-D")));
-	if (array_contains_nulls(a))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("array must not contain nulls")));
-	n = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
-	CheckDim(n, I8VEC_MAX_DIM, "i8vec");
 
 	result = InitI8Vec(n);
 	result->scale = 1.0f;
@@ -301,11 +297,7 @@ i8vec_from_codes(PG_FUNCTION_ARGS)
 		int32		c = elemtype == INT2OID ? ((int16 *) ARR_DATA_PTR(a))[i]
 			: ((int32 *) ARR_DATA_PTR(a))[i];
 
-		if (c < -EMBQ_I8_MAX || c > EMBQ_I8_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("i8vec code %d is out of range", c),
-					 errdetail("Codes must be between -127 and 127.")));
+		CheckCode(c);
 		result->x[i] = (int8) c;
 	}
 	PG_RETURN_I8VEC_P(result);

@@ -169,13 +169,11 @@ extern int	IvfMetricOf(Relation index);
 extern void IvfInitPage(Page page, uint16 flags);
 extern Buffer IvfNewBuffer(Relation index, ForkNumber forknum);
 extern void IvfReadMeta(Relation index, IvfMetaPageData *meta);
-extern void IvfInfoFromMeta(const IvfMetaPageData *meta, IvfInfo *info);
 extern void IvfDatumToCode(const IvfInfo *info, Datum value, char *code);
 extern void IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q);
 extern double IvfCoarseDistance(const IvfQuery *q, const char *code);
 extern double IvfExactDistance(const IvfQuery *q, const char *code);
 extern double IvfLowerBound(const IvfQuery *q, const char *code);
-extern double IvfCodeDistance(const IvfInfo *info, const char *a, const char *b);
 extern BlockNumber IvfDirBlock(int list, int dir_per_page);
 extern IvfList IvfDirEntry(Page page, int list, int dir_per_page, int codesize);
 extern int	IvfNearestList(const IvfInfo *info, const char *code, const char *centroids, int lists);
@@ -195,8 +193,6 @@ extern bool ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer h
 					  ,bool indexUnchanged
 #endif
 					  ,IndexInfo *indexInfo);
-extern void IvfAppendEntry(Relation index, const IvfInfo *info, int list,
-						   ItemPointer tid, const char *code);
 
 /* ivfscan.c */
 extern IndexScanDesc ivfbeginscan(Relation index, int nkeys, int norderbys);

@@ -72,7 +72,7 @@ ListInsertPage(Relation index, const IvfCache *cache, int list, ItemPointer tid,
 }
 
 /* Append one entry to a list. */
-void
+static void
 IvfAppendEntry(Relation index, const IvfInfo *info, int list, ItemPointer tid,
 			   const char *code)
 {

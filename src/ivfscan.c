@@ -78,7 +78,6 @@ typedef struct IvfScanOpaqueData
 	IvfCandidate *batch;		/* candidates being rescored */
 
 	pairingheap *results;		/* rescored, nearest first */
-	int64		returned;
 } IvfScanOpaqueData;
 
 typedef IvfScanOpaqueData *IvfScanOpaque;
@@ -347,7 +346,6 @@ ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int nor
 	so->started = false;
 	so->cands = NULL;
 	so->ncands = so->candcap = 0;
-	so->returned = 0;
 }
 
 /* Set up a query on the first amgettuple after a rescan. */
@@ -428,7 +426,6 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 			scan->xs_recheck = false;
 			scan->xs_recheckorderby = false;
 			pfree(r);
-			so->returned++;
 			found = true;
 			break;
 		}

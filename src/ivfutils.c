@@ -118,7 +118,7 @@ IvfReadMeta(Relation index, IvfMetaPageData *meta)
 }
 
 /* The scoring context of an index. */
-void
+static void
 IvfInfoFromMeta(const IvfMetaPageData *meta, IvfInfo *info)
 {
 	info->metric = meta->metric;
@@ -238,7 +238,7 @@ RankValue(double d)
  * Distance between two codes, in the metric's ranking sense (smaller is
  * closer): used to assign rows to lists and for the coarse pass.
  */
-double
+static double
 IvfCodeDistance(const IvfInfo *info, const char *a, const char *b)
 {
 	const EmbqKernels *k = info->kern;

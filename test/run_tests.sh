@@ -439,9 +439,8 @@ EOF
 if [ "$INSTALL_OK" = 1 ]; then
     log "regression tests (make installcheck)"
     if start_cluster; then
-        # TAP_TESTS= : keep installcheck to pg_regress only; TAP runs below
         run_step "$LOGS/regress.log" as_user PGHOST="$WORK/sock" PGPORT="$PGPORT_T" \
-            PGUSER="$TEST_USER" timeout "$(tmo)" "${MK[@]}" installcheck TAP_TESTS=
+            PGUSER="$TEST_USER" timeout "$(tmo)" "${MK[@]}" installcheck
         rc=$?
         if [ -s "$BUILD/regression.diffs" ]; then
             log "regression.diffs (first 300 lines)"
@@ -479,23 +478,8 @@ elif [ "$INSTALL_OK" != 1 ]; then
     record tap FAIL 0 1 "not run: extension not installed"
 else
     log "TAP tests (make prove_installcheck, ${#TAP_FILES[@]} files)"
-    if as_user "${MK[@]}" -n prove_installcheck >/dev/null 2>&1; then
-        run_step "$LOGS/tap.log" as_user timeout "$(tmo)" "${MK[@]}" prove_installcheck
-        rc=$?
-    else
-        # No such target in the Makefile (PGXS only runs TAP inside installcheck):
-        # run prove exactly the way PGXS's prove_installcheck recipe would.
-        echo "(Makefile has no prove_installcheck target: running prove directly)"
-        PGXS_SRC="$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")"   # .../lib/pgxs/src
-        as_user rm -rf "$BUILD/tmp_check"; as_user mkdir -p "$BUILD/tmp_check"
-        tap_rel=("${TAP_FILES[@]#"$BUILD"/}")
-        # shellcheck disable=SC2016,SC2086
-        run_step "$LOGS/tap.log" as_user TESTDIR="$BUILD" PATH="$PGBIN:$BUILD:$SYS_PATH" \
-            PGPORT=65432 PG_REGRESS="$PGXS_SRC/test/regress/pg_regress" \
-            bash -c 'cd "$1" && shift && exec timeout "$@"' _ "$BUILD" "$(tmo)" \
-            prove -I "$PGXS_SRC/test/perl/" -I "$BUILD" ${PROVE_FLAGS:-} "${tap_rel[@]}"
-        rc=$?
-    fi
+    run_step "$LOGS/tap.log" as_user timeout "$(tmo)" "${MK[@]}" prove_installcheck
+    rc=$?
     if counts="$(parse_prove "$LOGS/tap.log")"; then
         read -r p f <<<"$counts"
         if [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]; then record tap PASS "$p" 0
