@@ -53,6 +53,7 @@ embq_reduce_lanes(const double *lanes)
 		.popcount = embq_popcount_##suffix, \
 		.bits_float_dot = embq_bits_float_dot_##suffix, \
 		.i8_dot = embq_i8_dot_##suffix, \
+		.i8_masked_sum = embq_i8_masked_sum_##suffix, \
 		.i8_dot3 = embq_i8_dot3_##suffix, \
 		.f32_i8_dot = embq_f32_i8_dot_##suffix, \
 		.f32_i8_l2sq = embq_f32_i8_l2sq_##suffix, \

@@ -47,6 +47,12 @@ typedef struct EmbqKernels
 
 	/* sum a[j] * b[j] over int8 codes */
 	int64_t		(*i8_dot) (const int8_t *a, const int8_t *b, size_t n);
+	/*
+	 * sum of q[j] over the set bits j < n of an LSB-first mask (dimension j
+	 * is bit j % 8 of byte j / 8: the order of an AVX-512 load mask, not
+	 * the MSB-first order of bitvec)
+	 */
+	int64_t		(*i8_masked_sum) (const uint8_t *mask, const int8_t *q, size_t n);
 	/* sum a*a, b*b and a*b in one pass */
 	void		(*i8_dot3) (const int8_t *a, const int8_t *b, size_t n,
 							int64_t *aa, int64_t *bb, int64_t *ab);
@@ -107,6 +113,12 @@ extern double embq_reduce_lanes(const double *lanes);
  * x must be finite.  Returns the scale.
  */
 extern float embq_quantize_i8(const float *x, size_t n, int8_t *codes);
+
+/*
+ * LSB-first sign mask: bit j % 8 of byte j / 8 is (x[j] > 0), padding bits
+ * zero; the mask i8_masked_sum takes.
+ */
+extern void embq_sign_mask(const float *x, size_t n, uint8_t *out);
 
 /* Number of bytes that hold n packed bits. */
 #define EMBQ_BITBYTES(n) (((size_t) (n) + 7) / 8)

@@ -28,6 +28,7 @@ extern const uint8_t embq_rev8[256];
 	uint64_t embq_popcount_##suffix(const uint8_t *a, size_t nbytes); \
 	double embq_bits_float_dot_##suffix(const uint8_t *bits, const float *q, size_t dims); \
 	int64_t embq_i8_dot_##suffix(const int8_t *a, const int8_t *b, size_t n); \
+	int64_t embq_i8_masked_sum_##suffix(const uint8_t *mask, const int8_t *q, size_t n); \
 	void embq_i8_dot3_##suffix(const int8_t *a, const int8_t *b, size_t n, \
 							   int64_t *aa, int64_t *bb, int64_t *ab); \
 	double embq_f32_i8_dot_##suffix(const float *q, const int8_t *c, size_t n); \

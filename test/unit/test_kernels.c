@@ -18,6 +18,8 @@
  *	  AddressSanitizer sees any over-read; output buffers are guarded by
  *	  canary bytes on both sides.
  * 3. i8_dot / i8_dot3 do not overflow for n = 5,000,000 extreme codes.
+ *	  i8_masked_sum against a per-bit reference, and the LSB-first sign
+ *	  mask it is given (embq_sign_mask), with zero padding.
  * 4. Variant selection: embq_kernels, embq_kernels_force,
  *	  embq_reduce_lanes.
  * 5. The float text round-trip property used by the SQL type.
@@ -797,7 +799,7 @@ init_variants(void)
 		const EmbqKernels *k = embq_kernel_variants[i];
 
 		CHECK(k->name && k->hamming && k->and_or_count && k->popcount &&
-			  k->bits_float_dot && k->i8_dot && k->i8_dot3 &&
+			  k->bits_float_dot && k->i8_dot && k->i8_masked_sum && k->i8_dot3 &&
 			  k->f32_i8_dot && k->f32_i8_l2sq && k->f32_sqnorm &&
 			  k->binarize && k->i8_binarize && k->absmax && k->i8_encode,
 			  "variant %d (%s) has a NULL member", i, k->name ? k->name : "?");
@@ -1399,6 +1401,116 @@ test_i8(void)
 	for (li = 0; li < n_lengths; li++)
 		for (p = 0; p < N_I8_PATTERNS; p++)
 			test_i8_case(lengths[li], p);
+}
+
+/* ---------------------------------------------------------------------
+ * 1 + 2. i8_masked_sum and embq_sign_mask
+ * ---------------------------------------------------------------------
+ */
+
+/* i8_masked_sum with masks of several kinds, for one length and int8 pattern. */
+static void
+test_masked_case(size_t n, int pat)
+{
+	Rng			r;
+	uint64_t	seed = case_seed(9, n, pat);
+	size_t		nbytes = EMBQ_BITBYTES(n);
+	int8_t	   *a = xmalloc(n);
+	int8_t	   *b = xmalloc(n);
+	float	   *fa = xmalloc(sizeof(float) * n);
+	float	   *fb = xmalloc(sizeof(float) * n);
+	uint8_t    *mask = xmalloc(nbytes);
+	int			kind,
+				vi;
+	size_t		i;
+
+	rng_seed(&r, seed);
+	gen_i8_pair(&r, a, b, n, pat);
+	for (i = 0; i < n; i++)
+	{
+		fa[i] = (float) a[i] * 0.25f;
+		fb[i] = (float) b[i] * 0.25f;
+	}
+
+	/* the sign mask: bit j % 8 of byte j / 8 is fa[j] > 0, padding zero */
+	{
+		Buf			bm;
+		char		ctx[200];
+		size_t		j;
+		int			bad = 0;
+
+		snprintf(ctx, sizeof(ctx), "n=%zu pattern=%s", n, i8_pattern_names[pat]);
+		buf_out(&bm, nbytes, n % 8);
+		embq_sign_mask(fa, n, bm.p);
+		check_guard("sign_mask", ctx, &bm);
+		for (j = 0; j < nbytes * 8; j++)
+			if (((bm.p[j / 8] >> (j % 8)) & 1) != (j < n && a[j] > 0))
+				bad = 1;
+		CHECK(!bad, "sign_mask: %s: wrong bit or nonzero padding", ctx);
+		buf_free(&bm);
+	}
+
+	for (kind = 0; kind < 4; kind++)
+	{
+		int64_t		expect = 0,
+					portable = 0;
+		size_t		j;
+
+		/* random, all set, none set, the sign mask of the other vector */
+		for (j = 0; j < nbytes; j++)
+			mask[j] = kind == 0 ? (uint8_t) rng_next(&r) : kind == 1 ? 0xff : 0;
+		if (kind == 3)
+			embq_sign_mask(fb, n, mask);
+		else if (n % 8)
+			mask[nbytes - 1] &= (uint8_t) ((1u << (n % 8)) - 1);
+		for (j = 0; j < n; j++)
+			if ((mask[j / 8] >> (j % 8)) & 1)
+				expect += b[j];
+
+		for (vi = 0; vi < n_tested; vi++)
+		{
+			const EmbqKernels *k = tested[vi];
+			size_t		om = (n + pat + kind + vi) % 8;
+			size_t		oq = (n + 3 * pat + 5 * vi + 1) % 8;
+			Buf			bm,
+						bq;
+			int64_t		got;
+			char		ctx[200];
+
+			snprintf(ctx, sizeof(ctx), "variant=%s n=%zu pattern=%s mask=%d offsets=%zu/%zu seed=0x%016llx",
+					 k->name, n, i8_pattern_names[pat], kind, om, oq,
+					 (unsigned long long) seed);
+			buf_in(&bm, mask, nbytes, om);
+			buf_in(&bq, b, n, oq);
+			got = k->i8_masked_sum(bm.p, (const int8_t *) bq.p, n);
+			buf_free(&bm);
+			buf_free(&bq);
+			if (vi == 0)
+			{
+				check_i64("i8_masked_sum vs reference", ctx, got, expect);
+				portable = got;
+			}
+			else
+				check_i64("i8_masked_sum vs portable", ctx, got, portable);
+		}
+	}
+	free(a);
+	free(b);
+	free(fa);
+	free(fb);
+	free(mask);
+}
+
+/* Masked sums over all lengths and patterns. */
+static void
+test_masked(void)
+{
+	int			li,
+				p;
+
+	for (li = 0; li < n_lengths; li++)
+		for (p = 0; p < N_I8_PATTERNS; p++)
+			test_masked_case(lengths[li], p);
 }
 
 /* 3. i8_dot / i8_dot3 on 5,000,000 extreme codes must not overflow. */
@@ -2269,6 +2381,7 @@ main(void)
 	run_group("hamming/and_or/popcount", test_bytes);
 	run_group("bits_float_dot/binarize", test_bitdims);
 	run_group("i8_dot/i8_dot3", test_i8);
+	run_group("i8_masked_sum/sign_mask", test_masked);
 	run_group("i8 large n", test_large_n);
 	run_group("f32 kernels/i8_encode", test_float);
 	run_group("i8_encode halves", test_encode_halves);
