@@ -73,9 +73,10 @@ ivfoptions(Datum reloptions, bool validate)
 }
 
 /*
- * Cost: the probed fraction of the index, all of it spent before the first
- * row (the scan ranks every probed entry first).  Without ORDER BY the index
- * cannot help at all.
+ * Cost: the data pages of the probed fraction of the index, plus (i8vec)
+ * one code page per rescored candidate, all of it spent before the first
+ * row (the scan ranks every probed entry first).  Without ORDER BY the
+ * index cannot help at all.
  */
 static void
 ivfcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -86,7 +87,9 @@ ivfcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	GenericCosts costs;
 	Relation	index;
 	IvfMetaPageData meta;
-	double		ratio;
+	double		ratio,
+				entries,
+				rescored;
 
 	if (path->indexorderbys == NIL)
 	{
@@ -104,18 +107,25 @@ ivfcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 	MemSet(&costs, 0, sizeof(costs));
 	genericcostestimate(root, path, loop_count, &costs);
-
 	ratio = meta.lists > 0 ? Min(1.0, (double) embq_ivf_probes / meta.lists) : 1.0;
-	costs.numIndexPages = Max(1.0, ceil(costs.numIndexPages * ratio));
+	entries = path->indexinfo->tuples * ratio;
+	{
+		IvfInfo		info;
+
+		/* candidates sit in the probed lists: at most their code pages */
+		IvfInfoFor(meta.metric, meta.dims, &info);
+		rescored = Min((double) IvfRescoreBatch(&info, embq_ivf_rescore_factor),
+					   info.codecapacity > 0 ? ceil(entries / info.codecapacity) : 0);
+	}
+	costs.numIndexPages = Max(1.0, ceil(entries / Max(1, meta.capacity))) + rescored;
 
 	/*
 	 * A build writes each list's pages one after another, so a probed list
 	 * reads like a sequential scan; its entries are scored in bulk by the
-	 * kernels, one operator cost each.
+	 * kernels, one operator cost each.  Rescoring reads code pages at random.
 	 */
-	costs.indexTotalCost = costs.numIndexPages * seq_page_cost +
-		path->indexinfo->tuples * ratio * cpu_operator_cost;
-
+	costs.indexTotalCost = (costs.numIndexPages - rescored) * seq_page_cost +
+		rescored * random_page_cost + entries * cpu_operator_cost;
 	*indexStartupCost = costs.indexTotalCost;
 	*indexTotalCost = costs.indexTotalCost;
 	*indexSelectivity = costs.indexSelectivity;

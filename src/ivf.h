@@ -7,13 +7,23 @@
  *   block 0            metapage (IvfMetaPageData)
  *   blocks 1..ndir     list directory: one IvfListData per list, holding its
  *                      centroid (in the column's code format) and the first
- *                      and insert pages of its chain
+ *                      and insert pages of its chains
  *   other blocks       data pages, chained per list; each holds a dense array
- *                      of heap TIDs followed by a dense array of codes, so a
- *                      scan streams codes straight through the kernels
+ *                      of heap TIDs followed by a dense array of fixed-size
+ *                      items, so a scan streams them straight through the
+ *                      kernels; and, for i8vec, code pages (same shape)
  *
  * A "code" is what the column stores, without varlena header: for bitvec the
  * packed bits, for i8vec a float4 scale followed by the int8 codes.
+ *
+ * bitvec: a data page item is the code; the coarse pass is exact.
+ * i8vec: a data page item is an IvfCoarseItem (the sign bits of the codes,
+ * two floats that turn a sign-bit score into a distance estimate, and where
+ * the full code is), 1/7 of the code's size at 1024 dimensions; the codes
+ * live on a second chain of code pages, read only to rescore candidates.
+ * Code slots never move (VACUUM marks them free with an invalid TID, inserts
+ * reuse them), so a coarse item's address stays valid; a scan checks the TID
+ * at the address and skips a slot that was freed or reused meanwhile.
  *
  * Every page change goes through generic WAL.
  *
@@ -35,7 +45,7 @@
 #include "embq.h"
 
 #define IVF_MAGIC			0x45495646	/* "EIVF" */
-#define IVF_VERSION			1
+#define IVF_VERSION			2
 #define IVF_PAGE_ID			0xEB51
 #define IVF_META_BLKNO		0
 
@@ -43,6 +53,7 @@
 #define IVF_META			1
 #define IVF_DIR				2
 #define IVF_DATA			3
+#define IVF_CODE			4
 
 /* metrics, chosen by the operator class's support function 1 */
 #define IVF_METRIC_HAMMING	1	/* bitvec <~> bitvec */
@@ -71,9 +82,10 @@
 typedef struct IvfPageOpaqueData
 {
 	BlockNumber nextblkno;		/* data pages: next page of the list */
-	uint16		nitems;			/* data pages: entries on the page */
-	uint16		flags;			/* IVF_META, IVF_DIR or IVF_DATA */
-	uint16		unused;
+	uint16		nitems;			/* data pages: entries on the page; code pages:
+								 * slots in use or freed */
+	uint16		flags;			/* IVF_META, IVF_DIR, IVF_DATA or IVF_CODE */
+	uint16		nfree;			/* code pages: freed slots below nitems */
 	uint16		page_id;		/* IVF_PAGE_ID, for pg_filedump */
 } IvfPageOpaqueData;
 
@@ -89,7 +101,9 @@ typedef struct IvfMetaPageData
 	int32		metric;
 	int32		lists;
 	int32		codesize;		/* bytes of one code */
+	int32		itemsize;		/* bytes of one data page item */
 	int32		capacity;		/* entries per data page */
+	int32		codecapacity;	/* codes per code page; 0 for bitvec */
 	int32		dir_per_page;	/* directory entries per directory page */
 	BlockNumber ndirpages;		/* directory pages, blocks 1 .. ndirpages */
 	uint32		build_path;		/* IVF_BUILD_GPU_* bits; 0 = all on the CPU */
@@ -104,11 +118,41 @@ typedef struct IvfListData
 {
 	BlockNumber startpage;		/* first data page, or InvalidBlockNumber */
 	BlockNumber insertpage;		/* where inserts start looking for room */
+	BlockNumber codestart;		/* the same two for the code pages (i8vec) */
+	BlockNumber codeinsert;
 	int64		count;			/* live entries, as of the last build/vacuum */
 	char		centroid[FLEXIBLE_ARRAY_MEMBER];
 } IvfListData;
 
 typedef IvfListData *IvfList;
+
+/* A list's chain of data pages or (codes = true) of code pages. */
+#define IvfChainStart(l, codes) ((codes) ? &(l)->codestart : &(l)->startpage)
+#define IvfChainInsert(l, codes) ((codes) ? &(l)->codeinsert : &(l)->insertpage)
+
+/*
+ * An i8vec data page item.  With x the row's vector (for cosine, scaled to
+ * unit length), c its list's centroid, s the sign vector of the residual
+ * r = x - c (+1 where positive, -1 elsewhere) and alpha = |r|^2 / sum |r_j|
+ * (see IvfCoarseItemFor), q . x is estimated by q . c + alpha * (q . s),
+ * and the coarse pass estimates the distance
+ * as a * (q . s) + w * (q . c) + b, with q . c computed once per list:
+ * L2 (squared, |q|^2 dropped) a = -2 alpha, w = -2, b = |x|^2; inner
+ * product a = -alpha, w = -1, b = 0; cosine (|q| dropped) a = -alpha,
+ * w = -1, b = 0, or a = w = 0, b = infinity for a zero vector, which ranks
+ * last.  Residuals make the bits say where a row sits within its list,
+ * whatever the data's offset (a non-negative vector has no sign to keep).
+ */
+typedef struct IvfCoarseItem
+{
+	BlockNumber codeblk;		/* the code page holding the row's code */
+	uint16		codeoff;		/* its slot there */
+	uint16		pad;
+	float		a;
+	float		w;
+	float		b;
+	uint8		mask[FLEXIBLE_ARRAY_MEMBER];	/* residual sign bits, LSB-first */
+} IvfCoarseItem;
 
 #define IVF_LIST_SIZE(codesize) MAXALIGN(offsetof(IvfListData, centroid) + (codesize))
 
@@ -131,13 +175,15 @@ typedef struct IvfInfo
 	int			metric;
 	int			dims;
 	int			codesize;
+	int			itemsize;		/* data page item: the code, or an IvfCoarseItem */
 	int			capacity;
+	int			codecapacity;	/* 0: no code pages (bitvec) */
 	const EmbqKernels *kern;
 } IvfInfo;
 
 /*
  * A query, prepared once per scan: the query's own code (for bitvec queries
- * and for the coarse pass) and, for a real[] query, the floats for the
+ * and for the i8vec coarse pass) and, for a real[] query, the floats for the
  * exact rescoring.
  */
 typedef struct IvfQuery
@@ -147,9 +193,7 @@ typedef struct IvfQuery
 	char	   *code;			/* the query in code format (codesize bytes) */
 	float	   *floats;			/* asymmetric only: the float query */
 	double		qq;				/* asymmetric only: |q|^2 */
-	double		eps;			/* asymmetric i8vec only: how far the query's own
-								 * code is from it (|q - q'|, or between the
-								 * unit vectors for cosine) */
+	int64		codesum;		/* i8vec: sum of the query's int8 codes */
 } IvfQuery;
 
 /* Metapage and centroids, cached in the relcache entry (rd_amcache). */
@@ -163,7 +207,9 @@ typedef struct IvfCache
 /* ivfutils.c */
 extern IvfCache *IvfGetCache(Relation index);
 extern int	IvfCodeSize(int metric, int dims);
-extern int	IvfCapacity(int codesize);
+extern int	IvfItemSize(int metric, int dims);
+extern int	IvfCapacity(int itemsize);
+extern void IvfInfoFor(int metric, int dims, IvfInfo *info);
 extern int	IvfDirPerPage(int codesize);
 extern int	IvfMetricOf(Relation index);
 extern void IvfInitPage(Page page, uint16 flags);
@@ -173,14 +219,22 @@ extern void IvfDatumToCode(const IvfInfo *info, Datum value, char *code);
 extern void IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q);
 extern double IvfCoarseDistance(const IvfQuery *q, const char *code);
 extern double IvfExactDistance(const IvfQuery *q, const char *code);
-extern double IvfLowerBound(const IvfQuery *q, const char *code);
+extern void IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
+							 BlockNumber codeblk, int codeoff, char *item);
+extern double IvfQueryCentroidDot(const IvfQuery *q, const char *centroid);
+extern double IvfItemDistance(const IvfQuery *q, const char *item, double qc);
+extern int	IvfRescoreBatch(const IvfInfo *info, int factor);
 extern BlockNumber IvfDirBlock(int list, int dir_per_page);
 extern IvfList IvfDirEntry(Page page, int list, int dir_per_page, int codesize);
 extern int	IvfNearestList(const IvfInfo *info, const char *code, const char *centroids, int lists);
 
 #define IvfTids(page) ((ItemPointer) PageGetContents(page))
-#define IvfCodes(page, capacity) \
+#define IvfItems(page, capacity) \
 	((char *) PageGetContents(page) + MAXALIGN(sizeof(ItemPointerData) * (capacity)))
+
+/* Item size and capacity of a data page (codes = false) or code page. */
+#define IvfChainItemSize(info, codes) ((codes) ? (info)->codesize : (info)->itemsize)
+#define IvfChainCapacity(info, codes) ((codes) ? (info)->codecapacity : (info)->capacity)
 
 /* ivfbuild.c */
 extern IndexBuildResult *ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo);

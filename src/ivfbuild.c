@@ -393,7 +393,9 @@ WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
 	meta->metric = info->metric;
 	meta->lists = lists;
 	meta->codesize = info->codesize;
+	meta->itemsize = info->itemsize;
 	meta->capacity = info->capacity;
+	meta->codecapacity = info->codecapacity;
 	meta->dir_per_page = dir_per_page;
 	meta->ndirpages = ndir;
 	meta->build_path = build_path;
@@ -415,6 +417,8 @@ WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
 
 			l->startpage = InvalidBlockNumber;
 			l->insertpage = InvalidBlockNumber;
+			l->codestart = InvalidBlockNumber;
+			l->codeinsert = InvalidBlockNumber;
 			l->count = 0;
 		}
 		IvfPageGetOpaque(page)->nitems = count;
@@ -423,11 +427,19 @@ WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
 	}
 }
 
+/* Where each list's two chains start and end, as the build writes them. */
+typedef struct IvfChains
+{
+	BlockNumber *start;
+	BlockNumber *last;
+	BlockNumber *codestart;
+	BlockNumber *codelast;
+} IvfChains;
+
 /* Fill the directory entries: centroids, chains and counts. */
 static void
 FillDirectory(Relation index, const IvfInfo *info, int lists, int dir_per_page,
-			  const char *centroids, const BlockNumber *start,
-			  const BlockNumber *last, const int64 *counts)
+			  const char *centroids, const IvfChains *chains, const int64 *counts)
 {
 	for (int first = 0; first < lists; first += dir_per_page)
 	{
@@ -440,8 +452,10 @@ FillDirectory(Relation index, const IvfInfo *info, int lists, int dir_per_page,
 		{
 			IvfList l = IvfDirEntry(page, i, dir_per_page, info->codesize);
 
-			l->startpage = start[i];
-			l->insertpage = last[i];
+			l->startpage = chains->start[i];
+			l->insertpage = chains->last[i];
+			l->codestart = chains->codestart[i];
+			l->codeinsert = chains->codelast[i];
 			l->count = counts[i];
 			memcpy(l->centroid, centroids + (Size) i * info->codesize, info->codesize);
 		}
@@ -450,20 +464,91 @@ FillDirectory(Relation index, const IvfInfo *info, int lists, int dir_per_page,
 	}
 }
 
-/* Write the sorted (list, tid, code) stream as chained, densely packed pages. */
+/*
+ * A build's open page on one chain: the next entry goes here, or on a new
+ * page linked after it when it is full.
+ */
+typedef struct IvfOpenPage
+{
+	Buffer		buf;
+	int			list;
+} IvfOpenPage;
+
+/* Release an open page. */
+static void
+ClosePage(IvfOpenPage *op)
+{
+	if (BufferIsValid(op->buf))
+	{
+		MarkBufferDirty(op->buf);
+		UnlockReleaseBuffer(op->buf);
+	}
+	op->buf = InvalidBuffer;
+}
+
+/*
+ * The page of a list's chain with room for one more entry: the open page,
+ * or a new one linked after it (or starting the list's chain).
+ */
+static Page
+PageWithRoom(Relation index, IvfOpenPage *op, int list, uint16 flags, int capacity,
+			 BlockNumber *start, BlockNumber *last)
+{
+	Buffer		next;
+	Page		page;
+
+	if (BufferIsValid(op->buf) && op->list == list &&
+		IvfPageGetOpaque(BufferGetPage(op->buf))->nitems < capacity)
+		return BufferGetPage(op->buf);
+	next = IvfNewBuffer(index, MAIN_FORKNUM);
+	if (BufferIsValid(op->buf) && op->list == list)
+		IvfPageGetOpaque(BufferGetPage(op->buf))->nextblkno = BufferGetBlockNumber(next);
+	ClosePage(op);
+	op->buf = next;
+	op->list = list;
+	page = BufferGetPage(next);
+	IvfInitPage(page, flags);
+	if (start[list] == InvalidBlockNumber)
+		start[list] = BufferGetBlockNumber(next);
+	last[list] = BufferGetBlockNumber(next);
+	return page;
+}
+
+/* Append an entry to a page; returns its slot. */
+static int
+AppendToPage(Page page, int capacity, int itemsize, ItemPointer tid, const char *item)
+{
+	IvfPageOpaque opaque = IvfPageGetOpaque(page);
+	int			at = opaque->nitems++;
+
+	IvfTids(page)[at] = *tid;
+	memcpy(IvfItems(page, capacity) + (Size) at * itemsize, item, itemsize);
+	return at;
+}
+
+/*
+ * Write the sorted (list, tid, code) stream as chained, densely packed
+ * pages.  For i8vec each code goes to the list's code chain first, then its
+ * coarse item (with the code's address) to the data chain.
+ */
 static void
 WriteLists(IvfBuildState *bs, int dir_per_page)
 {
 	const IvfInfo *info = &bs->info;
-	BlockNumber *start = palloc(sizeof(BlockNumber) * bs->lists);
-	BlockNumber *last = palloc(sizeof(BlockNumber) * bs->lists);
-	Buffer		buf = InvalidBuffer;
-	Page		page = NULL;
-	int			cur = -1;
+	bool		twotier = info->codecapacity > 0;
+	IvfChains	chains;
+	IvfOpenPage data = {InvalidBuffer, -1};
+	IvfOpenPage codes = {InvalidBuffer, -1};
+	char	   *item = palloc(info->itemsize);
 	int64		written = 0;
 
+	chains.start = palloc(sizeof(BlockNumber) * bs->lists);
+	chains.last = palloc(sizeof(BlockNumber) * bs->lists);
+	chains.codestart = palloc(sizeof(BlockNumber) * bs->lists);
+	chains.codelast = palloc(sizeof(BlockNumber) * bs->lists);
 	for (int i = 0; i < bs->lists; i++)
-		start[i] = last[i] = InvalidBlockNumber;
+		chains.start[i] = chains.last[i] = chains.codestart[i] = chains.codelast[i] =
+			InvalidBlockNumber;
 
 	while (tuplesort_gettupleslot(bs->sort, true, false, bs->sorted, NULL))
 	{
@@ -471,44 +556,31 @@ WriteLists(IvfBuildState *bs, int dir_per_page)
 		int			list = DatumGetInt32(slot_getattr(bs->sorted, 1, &isnull));
 		ItemPointer tid = (ItemPointer) DatumGetPointer(slot_getattr(bs->sorted, 2, &isnull));
 		bytea	   *code = DatumGetByteaPP(slot_getattr(bs->sorted, 3, &isnull));
-		IvfPageOpaque opaque = page ? IvfPageGetOpaque(page) : NULL;
+		Page		page;
 
 		CHECK_FOR_INTERRUPTS();
-		if (list != cur || opaque->nitems >= info->capacity)
+		if (twotier)
 		{
-			Buffer		next = IvfNewBuffer(bs->index, MAIN_FORKNUM);
-			BlockNumber nextblk = BufferGetBlockNumber(next);
+			int			off;
 
-			if (BufferIsValid(buf))
-			{
-				if (list == cur)
-					opaque->nextblkno = nextblk;
-				MarkBufferDirty(buf);
-				UnlockReleaseBuffer(buf);
-			}
-			buf = next;
-			page = BufferGetPage(buf);
-			IvfInitPage(page, IVF_DATA);
-			if (list != cur)
-				start[list] = nextblk;
-			last[list] = nextblk;
-			cur = list;
-			opaque = IvfPageGetOpaque(page);
+			page = PageWithRoom(bs->index, &codes, list, IVF_CODE, info->codecapacity,
+								chains.codestart, chains.codelast);
+			off = AppendToPage(page, info->codecapacity, info->codesize, tid, VARDATA_ANY(code));
+			IvfCoarseItemFor(info, VARDATA_ANY(code), bs->centroids + (Size) list * info->codesize,
+							 BufferGetBlockNumber(codes.buf), off, item);
 		}
-		IvfTids(page)[opaque->nitems] = *tid;
-		memcpy(IvfCodes(page, info->capacity) + (Size) opaque->nitems * info->codesize,
-			   VARDATA_ANY(code), info->codesize);
-		opaque->nitems++;
+		else
+			memcpy(item, VARDATA_ANY(code), info->codesize);
+		page = PageWithRoom(bs->index, &data, list, IVF_DATA, info->capacity,
+							chains.start, chains.last);
+		AppendToPage(page, info->capacity, info->itemsize, tid, item);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++written);
 	}
-	if (BufferIsValid(buf))
-	{
-		MarkBufferDirty(buf);
-		UnlockReleaseBuffer(buf);
-	}
+	ClosePage(&data);
+	ClosePage(&codes);
 
 	FillDirectory(bs->index, info, bs->lists, dir_per_page, bs->centroids,
-				  start, last, bs->list_counts);
+				  &chains, bs->list_counts);
 }
 
 /* ambuild */
@@ -531,11 +603,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	memset(&bs, 0, sizeof(bs));
 	bs.heap = heap;
 	bs.index = index;
-	bs.info.metric = IvfMetricOf(index);
-	bs.info.dims = IndexDims(index, bs.info.metric);
-	bs.info.codesize = IvfCodeSize(bs.info.metric, bs.info.dims);
-	bs.info.capacity = IvfCapacity(bs.info.codesize);
-	bs.info.kern = embq_kernels();
+	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)), &bs.info);
 	bs.rng = UINT64CONST(0x9E3779B97F4A7C15);
 	/* the GPU, if embq.gpu allows and one is usable (errors when on and none is) */
 	bs.gpu = EmbqGpuForWork();
@@ -626,11 +694,7 @@ ivfbuildempty(Relation index)
 	int			dir_per_page;
 	Buffer		buf;
 
-	info.metric = IvfMetricOf(index);
-	info.dims = IndexDims(index, info.metric);
-	info.codesize = IvfCodeSize(info.metric, info.dims);
-	info.capacity = IvfCapacity(info.codesize);
-	info.kern = embq_kernels();
+	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)), &info);
 	dir_per_page = IvfDirPerPage(info.codesize);
 
 	WriteMetaAndDirectory(index, INIT_FORKNUM, &info, 1, dir_per_page, 0);

@@ -1,9 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * ivfinsert.c
- *		Insert into an embq_ivf index: the row's code goes to its nearest
- *		list, on the list's insert page or the first page after it with room;
- *		the chain grows by one page when all are full.
+ *		Insert into an embq_ivf index: the row goes to its nearest list, on
+ *		the chain's insert page or the first page after it with room; the
+ *		chain grows by one page when all are full.  An i8vec row's code goes
+ *		to the list's code chain first (a freed slot or a new one), then its
+ *		coarse item, which points at the code, to the data chain: a scan that
+ *		sees the item finds the code.  A crash in between leaves a code slot
+ *		no item points at, whose TID is dead (its transaction never
+ *		committed), so VACUUM frees it.
  *
  * Locks: a directory page is only ever locked after any data page lock,
  * and is never held while waiting for a data page, so inserts, scans and
@@ -16,40 +21,66 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-/* Put one entry on a (registered, locked) data page that has room. */
-static void
-PutEntry(Page page, const IvfInfo *info, ItemPointer tid, const char *code)
+/*
+ * Put one entry on a (registered, locked) page that has room: in a freed
+ * slot (code pages) or after the last one.  Returns the slot.
+ */
+static int
+PutEntry(Page page, int capacity, int itemsize, ItemPointer tid, const char *item)
+{
+	IvfPageOpaque opaque = IvfPageGetOpaque(page);
+	ItemPointer tids = IvfTids(page);
+	int			at = opaque->nitems;
+
+	if (opaque->nfree > 0)
+	{
+		for (at = 0; at < opaque->nitems; at++)
+			if (!ItemPointerIsValid(&tids[at]))
+				break;
+		if (at < opaque->nitems)
+			opaque->nfree--;
+	}
+	if (at == opaque->nitems)
+		opaque->nitems++;
+	tids[at] = *tid;
+	memcpy(IvfItems(page, capacity) + (Size) at * itemsize, item, itemsize);
+	return at;
+}
+
+/* Whether a page has room for one more entry. */
+static inline bool
+PageHasRoom(Page page, int capacity)
 {
 	IvfPageOpaque opaque = IvfPageGetOpaque(page);
 
-	IvfTids(page)[opaque->nitems] = *tid;
-	memcpy(IvfCodes(page, info->capacity) + (Size) opaque->nitems * info->codesize,
-		   code, info->codesize);
-	opaque->nitems++;
+	return opaque->nitems < capacity || opaque->nfree > 0;
 }
 
-/* The start of a list's chain, creating its first page if it has none. */
+/*
+ * Where to start looking for room on a list's chain; creates the chain's
+ * first page, holding this entry, if it has none (then *slot >= 0).
+ */
 static BlockNumber
-ListInsertPage(Relation index, const IvfCache *cache, int list, ItemPointer tid,
-			   const char *code, bool *done)
+ChainInsertPage(Relation index, const IvfCache *cache, int list, bool codes,
+				ItemPointer tid, const char *item, int *slot)
 {
 	const IvfMetaPageData *meta = &cache->meta;
 	Buffer		dirbuf = ReadBuffer(index, IvfDirBlock(list, meta->dir_per_page));
 	IvfList		l;
 	BlockNumber blk;
 
-	*done = false;
+	*slot = -1;
 	LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
 	l = IvfDirEntry(BufferGetPage(dirbuf), list, meta->dir_per_page, meta->codesize);
-	blk = l->insertpage;
+	blk = *IvfChainInsert(l, codes);
 	LockBuffer(dirbuf, BUFFER_LOCK_UNLOCK);
 
 	if (blk == InvalidBlockNumber)
 	{
-		/* an empty list: its first page holds this entry */
+		/* an empty chain: its first page holds this entry */
 		LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
 		l = IvfDirEntry(BufferGetPage(dirbuf), list, meta->dir_per_page, meta->codesize);
-		blk = l->insertpage;
+		blk = *IvfChainInsert(l, codes);
 		if (blk == InvalidBlockNumber)
 		{
 			Buffer		newbuf = IvfNewBuffer(index, MAIN_FORKNUM);
@@ -57,13 +88,14 @@ ListInsertPage(Relation index, const IvfCache *cache, int list, ItemPointer tid,
 			Page		newpage = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
 			Page		dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
 
-			IvfInitPage(newpage, IVF_DATA);
-			PutEntry(newpage, &cache->info, tid, code);
+			IvfInitPage(newpage, codes ? IVF_CODE : IVF_DATA);
+			*slot = PutEntry(newpage, IvfChainCapacity(&cache->info, codes),
+							 IvfChainItemSize(&cache->info, codes), tid, item);
 			l = IvfDirEntry(dirpage, list, meta->dir_per_page, meta->codesize);
-			l->startpage = l->insertpage = BufferGetBlockNumber(newbuf);
+			blk = BufferGetBlockNumber(newbuf);
+			*IvfChainStart(l, codes) = *IvfChainInsert(l, codes) = blk;
 			GenericXLogFinish(state);
 			UnlockReleaseBuffer(newbuf);
-			*done = true;
 		}
 		LockBuffer(dirbuf, BUFFER_LOCK_UNLOCK);
 	}
@@ -71,17 +103,20 @@ ListInsertPage(Relation index, const IvfCache *cache, int list, ItemPointer tid,
 	return blk;
 }
 
-/* Append one entry to a list. */
-static void
-IvfAppendEntry(Relation index, const IvfInfo *info, int list, ItemPointer tid,
-			   const char *code)
+/*
+ * Add one entry to a list's data chain or code chain; returns the block
+ * and (in *slot) the slot it went to.
+ */
+static BlockNumber
+IvfAddEntry(Relation index, int list, bool codes, ItemPointer tid, const char *item, int *slot)
 {
 	IvfCache   *cache = IvfGetCache(index);
 	const IvfMetaPageData *meta = &cache->meta;
-	bool		done;
-	BlockNumber blk = ListInsertPage(index, cache, list, tid, code, &done);
+	int			capacity = IvfChainCapacity(&cache->info, codes);
+	int			itemsize = IvfChainItemSize(&cache->info, codes);
+	BlockNumber blk = ChainInsertPage(index, cache, list, codes, tid, item, slot);
 
-	while (!done)
+	while (*slot < 0)
 	{
 		Buffer		buf = ReadBuffer(index, blk);
 		Page		page;
@@ -91,14 +126,13 @@ IvfAppendEntry(Relation index, const IvfInfo *info, int list, ItemPointer tid,
 		page = BufferGetPage(buf);
 		opaque = IvfPageGetOpaque(page);
 
-		if (opaque->nitems < info->capacity)
+		if (PageHasRoom(page, capacity))
 		{
 			GenericXLogState *state = GenericXLogStart(index);
 
 			page = GenericXLogRegisterBuffer(state, buf, 0);
-			PutEntry(page, info, tid, code);
+			*slot = PutEntry(page, capacity, itemsize, tid, item);
 			GenericXLogFinish(state);
-			done = true;
 		}
 		else if (opaque->nextblkno != InvalidBlockNumber)
 			blk = opaque->nextblkno;
@@ -116,18 +150,19 @@ IvfAppendEntry(Relation index, const IvfInfo *info, int list, ItemPointer tid,
 			page = GenericXLogRegisterBuffer(state, buf, 0);
 			newpage = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
 			dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
-			IvfInitPage(newpage, IVF_DATA);
-			PutEntry(newpage, info, tid, code);
-			IvfPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
-			IvfDirEntry(dirpage, list, meta->dir_per_page, meta->codesize)->insertpage =
-				BufferGetBlockNumber(newbuf);
+			IvfInitPage(newpage, codes ? IVF_CODE : IVF_DATA);
+			*slot = PutEntry(newpage, capacity, itemsize, tid, item);
+			blk = BufferGetBlockNumber(newbuf);
+			IvfPageGetOpaque(page)->nextblkno = blk;
+			*IvfChainInsert(IvfDirEntry(dirpage, list, meta->dir_per_page, meta->codesize),
+							codes) = blk;
 			GenericXLogFinish(state);
 			UnlockReleaseBuffer(dirbuf);
 			UnlockReleaseBuffer(newbuf);
-			done = true;
 		}
 		UnlockReleaseBuffer(buf);
 	}
+	return blk;
 }
 
 /* aminsert: NULLs are not indexed. */
@@ -140,10 +175,12 @@ ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		  ,IndexInfo *indexInfo)
 {
 	IvfCache   *cache;
+	const IvfInfo *info;
 	MemoryContext ctx,
 				old;
 	char	   *code;
-	int			list;
+	int			list,
+				slot;
 
 	if (isnull[0])
 		return false;
@@ -151,10 +188,21 @@ ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	ctx = AllocSetContextCreate(CurrentMemoryContext, "embq_ivf insert", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(ctx);
 	cache = IvfGetCache(index);
-	code = palloc(cache->info.codesize);
-	IvfDatumToCode(&cache->info, values[0], code);
-	list = IvfNearestList(&cache->info, code, cache->centroids, cache->meta.lists);
-	IvfAppendEntry(index, &cache->info, list, heap_tid, code);
+	info = &cache->info;
+	code = palloc(info->codesize);
+	IvfDatumToCode(info, values[0], code);
+	list = IvfNearestList(info, code, cache->centroids, cache->meta.lists);
+	if (info->codecapacity > 0)
+	{
+		char	   *item = palloc(info->itemsize);
+		BlockNumber codeblk = IvfAddEntry(index, list, true, heap_tid, code, &slot);
+
+		IvfCoarseItemFor(info, code, cache->centroids + (Size) list * info->codesize,
+						 codeblk, slot, item);
+		IvfAddEntry(index, list, false, heap_tid, item, &slot);
+	}
+	else
+		IvfAddEntry(index, list, false, heap_tid, code, &slot);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 	return false;

@@ -4,19 +4,19 @@
  *		Ordered scans of an embq_ivf index, in two stages.
  *
  * Coarse pass: rank the lists by the query's distance to their centroids,
- * then score every entry of the nearest embq.probes lists code against code
- * (hamming, or int8 sums against the query's own int8 code), and sort them.
+ * then score every entry of the nearest embq.probes lists from its data
+ * page item, and heap them.  bitvec: the item is the code, and the score is
+ * the exact distance (hamming, or the bits' inner product with a real[]
+ * query).  i8vec: the item holds the sign bits of the code, scored against
+ * the query's int8 code with one masked sum (IvfItemDistance): 1/8 of the
+ * bytes of the int8 codes, so the pass reads few pages.
  *
- * Rescore: for a real[] query, each candidate's coarse score becomes a proven
- * lower bound of its exact distance (IvfLowerBound: the int8 query is within
- * eps of the float query, so the code-to-code distance is within eps, or
- * eps * |x|, of the exact one).  Candidates are rescored in lower-bound
- * order, embq.rescore_factor * 10 at a time, and the nearest rescored row is
- * returned only once no unrescored candidate's bound is below its exact
- * distance: rows come back in exact order of the ORDER BY operator among the
- * probed lists, while only the candidates that could compete are rescored.
- * embq.rescore_factor = 1 turns rescoring off (coarse order).  A query of the
- * column's own type has coarse = exact and needs no rescoring.
+ * Rescore (i8vec): the nearest IvfRescoreBatch() candidates by coarse
+ * score (10 * embq.rescore_factor, more below 1024 dimensions) are rescored with their int8 codes (read from the code pages
+ * their items point at) against the query (asymmetric for a real[] query)
+ * and returned in exact distance order; when the executor wants more rows,
+ * the next batch of candidates follows, again in exact order within the
+ * batch.  embq.rescore_factor = 1 returns the coarse order.
  *
  * When the probed lists run out (a WHERE clause rejects rows, or LIMIT is
  * large), the scan probes the next lists, up to embq.max_probes, instead of
@@ -34,19 +34,16 @@
 #include "pgstat.h"
 #include "utils/memutils.h"
 
-/* rows worth of candidates rescored at a time */
-#define IVF_RESCORE_BATCH_ROWS 10
 
 /*
- * A coarse-pass candidate.  Its code stays on its page (copying every
- * probed code would cost more than scoring it): rescoring re-reads the few
- * pages it needs, finding the entry by blk/off and checking the TID.
+ * A coarse-pass candidate.  An i8vec candidate's code stays on its code page
+ * (blk, off): rescoring reads the few pages it needs and checks the TID.
  */
 typedef struct IvfCandidate
 {
-	double		coarse;			/* when rescoring, a lower bound of the exact distance */
+	double		coarse;
 	ItemPointerData tid;
-	uint16		off;			/* entry number on its page, when it was read */
+	uint16		off;
 	BlockNumber blk;
 } IvfCandidate;
 
@@ -65,17 +62,21 @@ typedef struct IvfScanOpaqueData
 	bool		started;
 	bool		nullquery;		/* ORDER BY col <op> NULL: any order */
 	bool		rescore;
-	int			factor;
+	int			batchsize;		/* candidates rescored at a time; 0: no rescoring */
 	IvfQuery	query;
 
 	int		   *list_order;		/* lists, nearest centroid first */
+	double	   *list_dot;		/* i8vec: the query's dot product with each centroid */
 	int			probed;			/* lists already scanned */
 	int			max_probes;
 
-	IvfCandidate *cands;		/* current segment: a min-heap on coarse, tid */
-	int			ncands;			/* candidates left in the heap */
+	IvfCandidate *cands;		/* current segment: a min-heap on coarse, tid,
+								 * once heapified */
+	int			ncands;			/* candidates left in the segment */
+	bool		heapified;
 	int			candcap;
 	IvfCandidate *batch;		/* candidates being rescored */
+	int			batchcap;
 
 	pairingheap *results;		/* rescored, nearest first */
 } IvfScanOpaqueData;
@@ -112,6 +113,9 @@ OrderLists(IvfScanOpaque so, const IvfCache *cache)
 {
 	IvfCandidate *tmp = palloc(sizeof(IvfCandidate) * so->lists);
 
+	/* the relcache may drop its cache between calls: keep what scans need */
+	so->list_dot = palloc(sizeof(double) * so->lists);
+
 	for (int i = 0; i < so->lists; i++)
 	{
 		const char *centroid = cache->centroids + (Size) i * cache->meta.codesize;
@@ -120,6 +124,7 @@ OrderLists(IvfScanOpaque so, const IvfCache *cache)
 			so->query.asymmetric ? IvfExactDistance(&so->query, centroid)
 			: IvfCoarseDistance(&so->query, centroid);
 		ItemPointerSet(&tmp[i].tid, 0, i + 1);
+		so->list_dot[i] = so->nullquery ? 0 : IvfQueryCentroidDot(&so->query, centroid);
 	}
 	qsort(tmp, so->lists, sizeof(IvfCandidate), CompareCandidates);
 	so->list_order = palloc(sizeof(int) * so->lists);
@@ -181,16 +186,20 @@ PopCandidate(IvfScanOpaque so)
 	return top;
 }
 
-/* Coarse pass over one list's chain of pages. */
+/* Coarse pass over one list's chain of data pages. */
 static void
 ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, const IvfMetaPageData *meta)
 {
 	Buffer		dirbuf = ReadBuffer(scan->indexRelation, IvfDirBlock(list, meta->dir_per_page));
+	bool		twotier = so->info.codecapacity > 0;
+	double		qc = 0;
 	BlockNumber blk;
 
 	LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
 	blk = IvfDirEntry(BufferGetPage(dirbuf), list, meta->dir_per_page, meta->codesize)->startpage;
 	UnlockReleaseBuffer(dirbuf);
+	if (twotier && !so->nullquery)
+		qc = so->list_dot[list];
 
 	while (BlockNumberIsValid(blk))
 	{
@@ -198,22 +207,21 @@ ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, const IvfMetaPageData *
 		Page		page;
 		IvfPageOpaque opaque;
 		ItemPointer tids;
-		const char *codes;
+		const char *items;
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		opaque = IvfPageGetOpaque(page);
 		tids = IvfTids(page);
-		codes = IvfCodes(page, so->info.capacity);
+		items = IvfItems(page, so->info.capacity);
 		for (int i = 0; i < opaque->nitems; i++)
 		{
-			const char *code = codes + (Size) i * so->info.codesize;
+			const char *item = items + (Size) i * so->info.itemsize;
+			const IvfCoarseItem *ci = (const IvfCoarseItem *) item;
 
-			AddCandidate(so, so->nullquery ? 0 :
-						 so->rescore ? IvfLowerBound(&so->query, code) :
-						 IvfCoarseDistance(&so->query, code),
-						 &tids[i], blk, i);
+			AddCandidate(so, so->nullquery ? 0 : IvfItemDistance(&so->query, item, qc), &tids[i],
+						 twotier ? ci->codeblk : InvalidBlockNumber, twotier ? ci->codeoff : 0);
 		}
 		blk = opaque->nextblkno;
 		UnlockReleaseBuffer(buf);
@@ -235,9 +243,8 @@ ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
 	for (; so->probed < upto; so->probed++)
 		ScanList(scan, so, so->list_order[so->probed], &meta);
 	pgstat_count_index_scan(scan->indexRelation);
-	/* a heap, not a sort: only the candidates that compete are ever popped */
-	for (int i = so->ncands / 2 - 1; i >= 0; i--)
-		SiftDown(so->cands, so->ncands, i);
+	/* heapified when first needed: a first batch is only selected */
+	so->heapified = false;
 	return true;
 }
 
@@ -264,11 +271,82 @@ AddResult(IvfScanOpaque so, double distance, ItemPointer tid)
 	pairingheap_add(so->results, &r->ph);
 }
 
+/* Make the segment a heap: only the candidates that compete are ever popped. */
+static void
+Heapify(IvfScanOpaque so)
+{
+	for (int i = so->ncands / 2 - 1; i >= 0; i--)
+		SiftDown(so->cands, so->ncands, i);
+	so->heapified = true;
+}
+
+static inline void
+SwapCandidates(IvfCandidate *a, IvfCandidate *b)
+{
+	IvfCandidate t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/*
+ * Move the count nearest candidates of an unordered segment to its end
+ * (quickselect, average linear time) and take them off it: a query that
+ * wants one batch never pays for ordering the whole segment.
+ */
+static void
+SelectNearest(IvfScanOpaque so, int count, IvfCandidate *out)
+{
+	IvfCandidate *a = so->cands;
+	int			lo = 0,
+				hi = so->ncands - 1,
+				k = so->ncands - count;	/* a[k..] will be the count nearest */
+
+	/* order is descending here, so the nearest end up at the tail */
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		IvfCandidate pivot;
+		int			i = lo,
+					j = hi;
+
+		/* median of three as the pivot */
+		if (CompareCandidates(&a[mid], &a[lo]) > 0)
+			SwapCandidates(&a[mid], &a[lo]);
+		if (CompareCandidates(&a[hi], &a[lo]) > 0)
+			SwapCandidates(&a[hi], &a[lo]);
+		if (CompareCandidates(&a[mid], &a[hi]) > 0)
+			SwapCandidates(&a[mid], &a[hi]);
+		pivot = a[hi];
+		while (i <= j)
+		{
+			while (CompareCandidates(&a[i], &pivot) > 0)
+				i++;
+			while (CompareCandidates(&a[j], &pivot) < 0)
+				j--;
+			if (i <= j)
+			{
+				SwapCandidates(&a[i], &a[j]);
+				i++;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	memcpy(out, a + k, sizeof(IvfCandidate) * count);
+	so->ncands = k;
+}
+
 /*
  * Move the nearest count candidates into the result heap, rescoring them
- * (exact distance from their code, read back from the page) when asked to.
- * VACUUM may have compacted a page since the coarse pass: the entry is then
- * found by its TID, and one that is gone was dead and is skipped.
+ * (exact distance from their code, read from its code page) when asked to.
+ * A slot whose TID is no longer the candidate's was freed by VACUUM (the row
+ * is dead) and maybe reused: the candidate is skipped.
  */
 static void
 Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
@@ -276,8 +354,23 @@ Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
 	int			n = 0;
 	Buffer		buf = InvalidBuffer;
 
-	while (n < count && so->ncands > 0)
-		so->batch[n++] = PopCandidate(so);
+	if (Min(count, so->ncands) > so->batchcap)
+	{
+		so->batchcap = Min(count, so->ncands);
+		so->batch = palloc_extended(sizeof(IvfCandidate) * so->batchcap, MCXT_ALLOC_HUGE);
+	}
+	if (!so->heapified && count > 1 && count < so->ncands / 4)
+	{
+		SelectNearest(so, count, so->batch);
+		n = count;
+	}
+	else
+	{
+		if (!so->heapified)
+			Heapify(so);
+		while (n < count && so->ncands > 0)
+			so->batch[n++] = PopCandidate(so);
+	}
 	if (!so->rescore)
 	{
 		for (int i = 0; i < n; i++)
@@ -290,9 +383,6 @@ Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
 	{
 		IvfCandidate *c = &so->batch[i];
 		Page		page;
-		IvfPageOpaque opaque;
-		ItemPointer tids;
-		int			at = -1;
 
 		if (!BufferIsValid(buf) || BufferGetBlockNumber(buf) != c->blk)
 		{
@@ -302,17 +392,11 @@ Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 		}
 		page = BufferGetPage(buf);
-		opaque = IvfPageGetOpaque(page);
-		tids = IvfTids(page);
-		if (c->off < opaque->nitems && ItemPointerEquals(&tids[c->off], &c->tid))
-			at = c->off;
-		else
-			for (int j = 0; j < opaque->nitems && at < 0; j++)
-				if (ItemPointerEquals(&tids[j], &c->tid))
-					at = j;
-		if (at >= 0)
-			AddResult(so, IvfExactDistance(&so->query, IvfCodes(page, so->info.capacity) +
-										   (Size) at * so->info.codesize),
+		if (IvfPageGetOpaque(page)->flags == IVF_CODE &&
+			c->off < IvfPageGetOpaque(page)->nitems &&
+			ItemPointerEquals(&IvfTids(page)[c->off], &c->tid))
+			AddResult(so, IvfExactDistance(&so->query, IvfItems(page, so->info.codecapacity) +
+										   (Size) c->off * so->info.codesize),
 					  &c->tid);
 	}
 	if (BufferIsValid(buf))
@@ -369,14 +453,15 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 		IvfQueryFromDatum(&so->info, orderby->sk_argument, orderby->sk_subtype, &so->query);
 	else
 		so->query.asymmetric = false;
-	so->factor = embq_ivf_rescore_factor;
-	so->rescore = so->query.asymmetric && so->factor > 1;
+	so->batchsize = so->nullquery ? 0 : IvfRescoreBatch(&so->info, embq_ivf_rescore_factor);
+	so->rescore = so->batchsize > 0;
 	so->max_probes = embq_ivf_max_probes > 0 ? Min(so->lists, Max(embq_ivf_max_probes, embq_ivf_probes))
 		: so->lists;
 	so->probed = 0;
 	OrderLists(so, cache);
 	so->results = pairingheap_allocate(CompareResults, NULL);
-	so->batch = palloc(sizeof(IvfCandidate) * IVF_RESCORE_BATCH_ROWS * Max(1, so->factor));
+	so->batch = NULL;
+	so->batchcap = 0;
 	so->started = true;
 	ProbeMore(scan, so);
 }
@@ -394,29 +479,6 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 
 	for (;;)
 	{
-		if (so->rescore)
-		{
-			/*
-			 * Candidates are in lower-bound order: the best rescored row is
-			 * the next in exact order once no candidate left can be nearer
-			 * (or as near: ties go in TID order).
-			 */
-			if (so->ncands > 0 &&
-				(pairingheap_is_empty(so->results) ||
-				 pairingheap_container(IvfResult, ph,
-									   pairingheap_first(so->results))->distance >=
-				 so->cands[0].coarse))
-			{
-				Rescore(scan, so, IVF_RESCORE_BATCH_ROWS * so->factor);
-				continue;
-			}
-		}
-		else if (so->ncands > 0 && pairingheap_is_empty(so->results))
-		{
-			/* coarse order is the order: one candidate per row returned */
-			Rescore(scan, so, 1);
-			continue;
-		}
 		if (!pairingheap_is_empty(so->results))
 		{
 			IvfResult  *r = pairingheap_container(IvfResult, ph,
@@ -429,7 +491,13 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 			found = true;
 			break;
 		}
-		/* segment and pool both used up: probe further lists */
+		/* the next batch; without rescoring the coarse order is the order */
+		if (so->ncands > 0)
+		{
+			Rescore(scan, so, so->rescore ? so->batchsize : 1);
+			continue;
+		}
+		/* candidates used up: probe further lists */
 		if (!ProbeMore(scan, so))
 			break;
 	}

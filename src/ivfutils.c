@@ -39,15 +39,38 @@ IvfCodeSize(int metric, int dims)
 	return IVF_METRIC_IS_BIT(metric) ? (int) EMBQ_BITBYTES(dims) : (int) sizeof(float) + dims;
 }
 
-/* Entries per data page: a TID array, then a code array. */
+/* Bytes of one data page item: the code (bitvec) or an IvfCoarseItem (i8vec). */
 int
-IvfCapacity(int codesize)
+IvfItemSize(int metric, int dims)
 {
-	int			cap = IVF_PAGE_USABLE / (sizeof(ItemPointerData) + codesize);
+	if (IVF_METRIC_IS_BIT(metric))
+		return IvfCodeSize(metric, dims);
+	/* a multiple of 4, so that the floats of every item are aligned */
+	return (int) TYPEALIGN(4, offsetof(IvfCoarseItem, mask) + EMBQ_BITBYTES(dims));
+}
 
-	while (cap > 0 && MAXALIGN(sizeof(ItemPointerData) * cap) + (Size) cap * codesize > IVF_PAGE_USABLE)
+/* Entries per data or code page: a TID array, then an item array. */
+int
+IvfCapacity(int itemsize)
+{
+	int			cap = IVF_PAGE_USABLE / (sizeof(ItemPointerData) + itemsize);
+
+	while (cap > 0 && MAXALIGN(sizeof(ItemPointerData) * cap) + (Size) cap * itemsize > IVF_PAGE_USABLE)
 		cap--;
-	return cap;
+	return Min(cap, PG_UINT16_MAX);
+}
+
+/* The scoring context and page geometry of a metric and dimension. */
+void
+IvfInfoFor(int metric, int dims, IvfInfo *info)
+{
+	info->metric = metric;
+	info->dims = dims;
+	info->codesize = IvfCodeSize(metric, dims);
+	info->itemsize = IvfItemSize(metric, dims);
+	info->capacity = IvfCapacity(info->itemsize);
+	info->codecapacity = IVF_METRIC_IS_BIT(metric) ? 0 : IvfCapacity(info->codesize);
+	info->kern = embq_kernels();
 }
 
 /* Directory entries per directory page. */
@@ -111,10 +134,16 @@ IvfReadMeta(Relation index, IvfMetaPageData *meta)
 	page = BufferGetPage(buf);
 	memcpy(meta, IvfPageGetMeta(page), sizeof(IvfMetaPageData));
 	UnlockReleaseBuffer(buf);
-	if (meta->magic != IVF_MAGIC || meta->version != IVF_VERSION)
+	if (meta->magic != IVF_MAGIC)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" is not a valid embq_ivf index", RelationGetRelationName(index))));
+	if (meta->version != IVF_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"%s\" has embq_ivf format version %u, this embq reads version %d",
+						RelationGetRelationName(index), meta->version, IVF_VERSION),
+				 errhint("Rebuild it with REINDEX.")));
 }
 
 /* The scoring context of an index. */
@@ -124,7 +153,9 @@ IvfInfoFromMeta(const IvfMetaPageData *meta, IvfInfo *info)
 	info->metric = meta->metric;
 	info->dims = meta->dims;
 	info->codesize = meta->codesize;
+	info->itemsize = meta->itemsize;
 	info->capacity = meta->capacity;
+	info->codecapacity = meta->codecapacity;
 	info->kern = embq_kernels();
 }
 
@@ -154,36 +185,6 @@ IvfDatumToCode(const IvfInfo *info, Datum value, char *code)
 }
 
 /*
- * How far a float query is from its own int8 code, the bound that makes the
- * code-to-code distance a lower bound of the exact one (IvfLowerBound).
- */
-static double
-QueryCodeError(const IvfInfo *info, const IvfQuery *q, float scale)
-{
-	const int8_t *c = CodeInt8(q->code);
-	double		err = 0,
-				qn = sqrt(q->qq),
-				cn = 0;
-
-	for (int j = 0; j < info->dims; j++)
-		cn += (double) c[j] * c[j];
-	cn = sqrt(cn) * scale;
-	for (int j = 0; j < info->dims; j++)
-	{
-		double		x = q->floats[j],
-					y = (double) scale * c[j];
-		double		d;
-
-		if (info->metric == IVF_METRIC_COSINE)
-			d = (qn > 0 ? x / qn : 0) - (cn > 0 ? y / cn : 0);
-		else
-			d = x - y;
-		err += d * d;
-	}
-	return sqrt(err);
-}
-
-/*
  * Prepare an ORDER BY argument: a value of the column's type, or a real[] /
  * double precision[] query for the asymmetric operators.
  */
@@ -197,10 +198,7 @@ IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q)
 	q->asymmetric = type_is_array(type);
 
 	if (!q->asymmetric)
-	{
 		IvfDatumToCode(info, value, q->code);
-		return;
-	}
 	else
 	{
 		FloatArray	f;
@@ -222,9 +220,12 @@ IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q)
 												 (int8_t *) (q->code + sizeof(float)));
 
 			memcpy(q->code, &scale, sizeof(float));
-			q->eps = QueryCodeError(info, q, scale);
 		}
 	}
+	q->codesum = 0;
+	if (!IVF_METRIC_IS_BIT(info->metric))
+		for (int j = 0; j < info->dims; j++)
+			q->codesum += CodeInt8(q->code)[j];
 }
 
 /* NaN (cosine with a zero vector) ranks last. */
@@ -301,58 +302,123 @@ IvfExactDistance(const IvfQuery *q, const char *code)
 }
 
 /*
- * For a real[] query, a lower bound of IvfExactDistance(q, code) computed
- * from the codes: candidates rescored in lower-bound order come out in exact
- * order as soon as the best rescored one is no farther than the next bound.
- *
- * With q' the query's own code (dequantized), x a stored vector and
- * eps = |q - q'|: L2 |q - x| >= |q' - x| - eps; inner product
- * -q.x >= -q'.x - eps |x|; cosine (eps between the unit vectors)
- * d(q, x) >= d(q', x) - eps.  Hamming bounds bit inner products too loosely
- * to be worth it: those get their exact distance at once.
+ * The data page item of an i8vec code stored at codeblk/codeoff in the list
+ * of the given centroid: its residual sign bits and the three floats of its
+ * distance estimate (see IvfCoarseItem).
  */
-double
-IvfLowerBound(const IvfQuery *q, const char *code)
+void
+IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
+				 BlockNumber codeblk, int codeoff, char *item)
 {
-	const IvfInfo *info = q->info;
-	const EmbqKernels *k = info->kern;
-	int			n = info->dims;
-	float		qs,
-				s;
-	const int8_t *qc,
-			   *c;
-	int64_t		aa,
-				bb,
-				ab;
-	double		lb;
+	IvfCoarseItem *ci = (IvfCoarseItem *) item;
+	const int8_t *c = CodeInt8(code);
+	const int8_t *cc = CodeInt8(centroid);
+	double		scale = CodeScale(code),
+				cscale = CodeScale(centroid),
+				l1 = 0,
+				l2 = 0,
+				sq = 0,
+				norm,
+				alpha;
+	float	   *r = palloc(sizeof(float) * info->dims);
 
-	if (info->metric == IVF_METRIC_BIT_IP)
-		return IvfExactDistance(q, code) - 1e-9;	/* ties: rescore them all */
-	qs = CodeScale(q->code);
-	s = CodeScale(code);
-	qc = CodeInt8(q->code);
-	c = CodeInt8(code);
+	for (int j = 0; j < info->dims; j++)
+		sq += (double) c[j] * c[j];
+	norm = scale * sqrt(sq);
+	/* cosine ranks by direction: the residual of the unit vector */
+	if (info->metric == IVF_METRIC_COSINE && norm > 0)
+		scale /= norm;
+	for (int j = 0; j < info->dims; j++)
+	{
+		r[j] = (float) (scale * c[j] - cscale * cc[j]);
+		l1 += fabs(r[j]);
+		l2 += (double) r[j] * r[j];
+	}
+
+	/*
+	 * q . r estimated as alpha * (q . s) with alpha = |r|^2 / sum |r_j|, not
+	 * the least-squares sum |r_j| / dims: the estimate of q . (r / |r|) is
+	 * (q . s / sqrt(dims)) / <s / sqrt(dims), r / |r|>, which is unbiased
+	 * (the RaBitQ estimator), where least squares shrinks every residual's
+	 * share (by ~pi/2 for Gaussian residuals) and so over-weights the
+	 * centroid term, ranking rows of far lists too low.
+	 */
+	alpha = l1 > 0 ? l2 / l1 : 0;
+
+	memset(item, 0, info->itemsize);
+	ci->codeblk = codeblk;
+	ci->codeoff = (uint16) codeoff;
+	embq_sign_mask(r, info->dims, ci->mask);
+	pfree(r);
 	switch (info->metric)
 	{
 		case IVF_METRIC_L2:
-			lb = sqrt(embq_i8_l2sq(k, qs, qc, s, c, n)) - q->eps;
+			ci->a = (float) (-2.0 * alpha);
+			ci->w = -2.0f;
+			ci->b = (float) (norm * norm);
 			break;
 		case IVF_METRIC_IP:
-			k->i8_dot3(qc, c, n, &aa, &bb, &ab);
-			lb = -(double) qs * (double) s * (double) ab - q->eps * (double) s * sqrt((double) bb);
-			break;
-		case IVF_METRIC_COSINE:
-			if (s == 0)
-				return INFINITY;	/* a zero vector: NaN, ranked last */
-			if (qs == 0)
-				return 0;		/* no direction in the query's code */
-			lb = embq_i8_cosine(k, qs, qc, s, c, n) - q->eps;
+			ci->a = (float) -alpha;
+			ci->w = -1.0f;
+			ci->b = 0;
 			break;
 		default:
-			elog(ERROR, "embq_ivf metric %d takes no real[] query", info->metric);
+			ci->a = norm > 0 ? (float) -alpha : 0;
+			ci->w = norm > 0 ? -1.0f : 0;
+			ci->b = norm > 0 ? 0 : INFINITY;
+			break;
 	}
-	/* room for rounding in either computation */
-	return lb - 1e-9 * (fabs(lb) + 1.0);
+}
+
+/* q . c for a list's centroid: the per-list term of the i8vec estimate. */
+double
+IvfQueryCentroidDot(const IvfQuery *q, const char *centroid)
+{
+	const IvfInfo *info = q->info;
+	const EmbqKernels *k = info->kern;
+
+	if (IVF_METRIC_IS_BIT(info->metric))
+		return 0;
+	if (q->asymmetric)
+		return (double) CodeScale(centroid) * k->f32_i8_dot(q->floats, CodeInt8(centroid), info->dims);
+	return (double) CodeScale(q->code) * CodeScale(centroid) *
+		(double) k->i8_dot(CodeInt8(q->code), CodeInt8(centroid), info->dims);
+}
+
+/*
+ * Coarse distance of the query to a data page item, in ranking order:
+ * bitvec, the distance to the code (exact); i8vec, the estimate
+ * a * (q' . s) + w * qc + b, where q' is the query's int8 code, qc the
+ * query's dot product with the list's centroid, and
+ * q' . s = scale * (2 * (sum of q' over the set bits) - sum of q').
+ */
+double
+IvfItemDistance(const IvfQuery *q, const char *item, double qc)
+{
+	const IvfInfo *info = q->info;
+	const IvfCoarseItem *ci;
+	int64		masked;
+
+	if (IVF_METRIC_IS_BIT(info->metric))
+		return q->asymmetric ? IvfExactDistance(q, item) : IvfCoarseDistance(q, item);
+	ci = (const IvfCoarseItem *) item;
+	masked = info->kern->i8_masked_sum(ci->mask, CodeInt8(q->code), info->dims);
+	return (double) ci->a * CodeScale(q->code) * (double) (2 * masked - q->codesum) +
+		(double) ci->w * qc + ci->b;
+}
+
+/*
+ * Candidates an i8vec scan rescores at a time: 10 rows' worth at the
+ * given factor, times ceil(1024 / dims) below 1024 dimensions, where the
+ * sign bits tell less apart; 0 when the index does not rescore (bitvec,
+ * whose coarse pass is exact, or factor 1).
+ */
+int
+IvfRescoreBatch(const IvfInfo *info, int factor)
+{
+	if (info->codecapacity == 0 || factor <= 1)
+		return 0;
+	return 10 * factor * Max(1, (1024 + info->dims - 1) / info->dims);
 }
 
 /* Directory block holding a list. */

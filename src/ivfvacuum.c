@@ -16,10 +16,10 @@
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 
-/* Remove the dead entries of one page; returns how many remain. */
+/* Remove the dead entries of one data page; returns how many remain. */
 static int
-VacuumPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
-		   IndexBulkDeleteCallback callback, void *callback_state, double *removed)
+VacuumDataPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
+			   IndexBulkDeleteCallback callback, void *callback_state, double *removed)
 {
 	Page		page = BufferGetPage(buf);
 	IvfPageOpaque opaque = IvfPageGetOpaque(page);
@@ -27,7 +27,7 @@ VacuumPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
 	int			n = opaque->nitems;
 	int			dead = 0;
 	GenericXLogState *state;
-	char	   *codes;
+	char	   *items;
 	int			keep = 0;
 
 	for (int i = 0; i < n; i++)
@@ -39,7 +39,7 @@ VacuumPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
 	tids = IvfTids(page);
-	codes = IvfCodes(page, meta->capacity);
+	items = IvfItems(page, meta->capacity);
 	for (int i = 0; i < n; i++)
 	{
 		if (callback(&tids[i], callback_state))
@@ -47,8 +47,8 @@ VacuumPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
 		if (keep != i)
 		{
 			tids[keep] = tids[i];
-			memmove(codes + (Size) keep * meta->codesize, codes + (Size) i * meta->codesize,
-					meta->codesize);
+			memmove(items + (Size) keep * meta->itemsize, items + (Size) i * meta->itemsize,
+					meta->itemsize);
 		}
 		keep++;
 	}
@@ -56,6 +56,109 @@ VacuumPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
 	GenericXLogFinish(state);
 	*removed += n - keep;
 	return keep;
+}
+
+/* Free the slots of dead codes on one code page; returns the slots in use. */
+static int
+VacuumCodePage(Relation index, Buffer buf, IndexBulkDeleteCallback callback,
+			   void *callback_state)
+{
+	Page		page = BufferGetPage(buf);
+	IvfPageOpaque opaque = IvfPageGetOpaque(page);
+	ItemPointer tids = IvfTids(page);
+	int			n = opaque->nitems;
+	int			dead = 0;
+	GenericXLogState *state;
+
+	for (int i = 0; i < n; i++)
+		if (ItemPointerIsValid(&tids[i]) && callback(&tids[i], callback_state))
+			dead++;
+	if (dead == 0)
+		return n - opaque->nfree;
+
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	opaque = IvfPageGetOpaque(page);
+	tids = IvfTids(page);
+	for (int i = 0; i < n; i++)
+		if (ItemPointerIsValid(&tids[i]) && callback(&tids[i], callback_state))
+		{
+			ItemPointerSetInvalid(&tids[i]);
+			opaque->nfree++;
+		}
+	GenericXLogFinish(state);
+	return n - opaque->nfree;
+}
+
+/*
+ * Walk one chain of a list: remove dead entries (callback set) or just
+ * count; then point the chain's insert page back at its first page with
+ * room.  Returns the live entries.
+ */
+static int64
+VacuumChain(Relation index, const IvfMetaPageData *meta, int list, bool codes,
+			IndexBulkDeleteResult *stats, IndexBulkDeleteCallback callback,
+			void *callback_state)
+{
+	Buffer		dirbuf = ReadBuffer(index, IvfDirBlock(list, meta->dir_per_page));
+	int			capacity = codes ? meta->codecapacity : meta->capacity;
+	IvfList		l;
+	BlockNumber blk,
+				insertpage,
+				firstroom = InvalidBlockNumber;
+	int64		live = 0;
+
+	LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
+	l = IvfDirEntry(BufferGetPage(dirbuf), list, meta->dir_per_page, meta->codesize);
+	blk = *IvfChainStart(l, codes);
+	insertpage = *IvfChainInsert(l, codes);
+	LockBuffer(dirbuf, BUFFER_LOCK_UNLOCK);
+
+	while (BlockNumberIsValid(blk))
+	{
+		Buffer		buf = ReadBuffer(index, blk);
+		IvfPageOpaque opaque;
+		int			n;
+
+		vacuum_delay_point();
+		LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+		opaque = IvfPageGetOpaque(BufferGetPage(buf));
+		if (!callback)
+			n = opaque->nitems - opaque->nfree;
+		else if (codes)
+			n = VacuumCodePage(index, buf, callback, callback_state);
+		else
+			n = VacuumDataPage(index, buf, meta, callback, callback_state,
+							   &stats->tuples_removed);
+		live += n;
+		if (n < capacity && firstroom == InvalidBlockNumber)
+			firstroom = blk;
+		/* pages before the insert page may now have room; later ones are new */
+		if (blk == insertpage && firstroom == InvalidBlockNumber)
+			firstroom = blk;
+		blk = opaque->nextblkno;
+		UnlockReleaseBuffer(buf);
+	}
+
+	if (callback)
+	{
+		GenericXLogState *state;
+		Page		dirpage;
+
+		LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+		state = GenericXLogStart(index);
+		dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
+		l = IvfDirEntry(dirpage, list, meta->dir_per_page, meta->codesize);
+		if (!codes)
+			l->count = live;
+		/* only move the insert page back, and only if it is still where we found it */
+		if (firstroom != InvalidBlockNumber && *IvfChainInsert(l, codes) == insertpage)
+			*IvfChainInsert(l, codes) = firstroom;
+		GenericXLogFinish(state);
+		LockBuffer(dirbuf, BUFFER_LOCK_UNLOCK);
+	}
+	ReleaseBuffer(dirbuf);
+	return live;
 }
 
 /* Walk every list: remove dead entries (callback set) or just count. */
@@ -68,57 +171,11 @@ WalkLists(Relation index, IndexBulkDeleteResult *stats,
 	IvfReadMeta(index, &meta);
 	for (int list = 0; list < meta.lists; list++)
 	{
-		Buffer		dirbuf = ReadBuffer(index, IvfDirBlock(list, meta.dir_per_page));
-		IvfList		l;
-		BlockNumber blk,
-					insertpage,
-					firstroom = InvalidBlockNumber;
-		int64		live = 0;
-
-		LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
-		l = IvfDirEntry(BufferGetPage(dirbuf), list, meta.dir_per_page, meta.codesize);
-		blk = l->startpage;
-		insertpage = l->insertpage;
-		LockBuffer(dirbuf, BUFFER_LOCK_UNLOCK);
-
-		while (BlockNumberIsValid(blk))
-		{
-			Buffer		buf = ReadBuffer(index, blk);
-			int			n;
-
-			vacuum_delay_point();
-			LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
-			n = callback ? VacuumPage(index, buf, &meta, callback, callback_state,
-									  &stats->tuples_removed)
-				: IvfPageGetOpaque(BufferGetPage(buf))->nitems;
-			live += n;
-			if (n < meta.capacity && firstroom == InvalidBlockNumber)
-				firstroom = blk;
-			/* pages before the insert page may now have room; later ones are new */
-			if (blk == insertpage && firstroom == InvalidBlockNumber)
-				firstroom = blk;
-			blk = IvfPageGetOpaque(BufferGetPage(buf))->nextblkno;
-			UnlockReleaseBuffer(buf);
-		}
-		stats->num_index_tuples += live;
-
-		if (callback)
-		{
-			GenericXLogState *state;
-			Page		dirpage;
-
-			LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
-			state = GenericXLogStart(index);
-			dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
-			l = IvfDirEntry(dirpage, list, meta.dir_per_page, meta.codesize);
-			l->count = live;
-			/* only move the insert page back, and only if it is still where we found it */
-			if (firstroom != InvalidBlockNumber && l->insertpage == insertpage)
-				l->insertpage = firstroom;
-			GenericXLogFinish(state);
-			LockBuffer(dirbuf, BUFFER_LOCK_UNLOCK);
-		}
-		ReleaseBuffer(dirbuf);
+		stats->num_index_tuples += VacuumChain(index, &meta, list, false, stats,
+											   callback, callback_state);
+		/* codes only need their slots freed; counting them tells nothing new */
+		if (meta.codecapacity > 0 && callback)
+			VacuumChain(index, &meta, list, true, stats, callback, callback_state);
 	}
 }
 

@@ -156,7 +156,7 @@ sub check_index
 			EXPLAIN (COSTS OFF) SELECT id FROM $table ORDER BY $col $op $arg LIMIT 10}),
 			qr/Index Scan using ${table}_$col/, "$label: $table.$col $op plan uses the index")
 		  if $q == $qs[0] || $q == $qs[-1];
-		my $got = ordered("$INDEX SET embq.probes = 65536;", $table, $col, $op, $arg, 10000000);
+		my $got = ordered("$INDEX SET embq.probes = 65536; SET embq.rescore_factor = 1000;", $table, $col, $op, $arg, 10000000);
 		my $want = ordered($EXACT, $table, $col, $op, $arg, 10000000);
 		my $monotone = 1;
 		for my $i (1 .. $#$got)
@@ -320,7 +320,7 @@ autovacuum = off
 		my $sql = "SELECT id, $col $op $arg FROM m ORDER BY $col $op $arg LIMIT 100000";
 		like($min->safe_psql('postgres', "$INDEX EXPLAIN (COSTS OFF) $sql"), qr/Index Scan using m_$col/,
 			"wal_level = minimal, wal_skip_threshold = $threshold: m.$col $op plan uses the index");
-		my $got = $min->safe_psql('postgres', "$INDEX SET embq.probes = 65536; $sql");
+		my $got = $min->safe_psql('postgres', "$INDEX SET embq.probes = 65536; SET embq.rescore_factor = 1000; $sql");
 		my $want = $min->safe_psql('postgres', "$EXACT $sql");
 		my $norm = sub { join(' ', sort { $a cmp $b } split /\n/, $_[0]) };
 		is($norm->($got), $norm->($want),

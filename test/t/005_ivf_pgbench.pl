@@ -73,7 +73,7 @@ for my $q ([ 'e', '<->', "quantize_int8($vec)", 't_e' ], [ 'e', '<=>', "quantize
 		  . consistency_sql(@$q[ 0 .. 2 ]));
 	my @ivf = $plan =~ /Index Scan using (t_e|t_b|t_e_cos) /g;
 	is(join(',', @ivf), $q->[3], "consistency check of $q->[3]: one side uses the index, the other does not");
-	is($node->safe_psql('postgres', "SET enable_seqscan = off; SET embq.probes = 65536; "
+	is($node->safe_psql('postgres', "SET enable_seqscan = off; SET embq.probes = 65536; SET embq.rescore_factor = 1000; "
 		  . consistency_sql(@$q[ 0 .. 2 ])), '1', "consistency check of $q->[3] passes before the load");
 }
 
@@ -111,7 +111,7 @@ SELECT id FROM t WHERE id % 7 = 0 ORDER BY e <-> ($vec)::real[] LIMIT 10;
 },
 	'005_check@2' => qq{
 SET enable_seqscan = off;
-SET embq.probes = 65536;
+SET embq.probes = 65536; SET embq.rescore_factor = 1000;
 \\set c random(1, 3)
 \\if :c = 1
 @{[ consistency_sql('e', '<->', "quantize_int8($vec)") ]} \\gset
@@ -198,7 +198,7 @@ my @qs = ((map { [ 'e', '<->', 'quantize_int8(' . randvec($DIMS) . ')' ] } 1 .. 
 for my $q (@qs)
 {
 	my ($col, $op, $arg) = @$q;
-	my $got = ordered("$INDEX SET embq.probes = 65536;", $col, $op, $arg, 10000000);
+	my $got = ordered("$INDEX SET embq.probes = 65536; SET embq.rescore_factor = 1000;", $col, $op, $arg, 10000000);
 	my $want = ordered($EXACT, $col, $op, $arg, 10000000);
 	my $monotone = 1;
 	for my $i (1 .. $#$got)
