@@ -109,14 +109,9 @@ ivfcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	genericcostestimate(root, path, loop_count, &costs);
 	ratio = meta.lists > 0 ? Min(1.0, (double) embq_ivf_probes / meta.lists) : 1.0;
 	entries = path->indexinfo->tuples * ratio;
-	{
-		IvfInfo		info;
-
-		/* candidates sit in the probed lists: at most their code pages */
-		IvfInfoFor(meta.metric, meta.dims, &info);
-		rescored = Min((double) IvfRescoreBatch(&info, embq_ivf_rescore_factor),
-					   info.codecapacity > 0 ? ceil(entries / info.codecapacity) : 0);
-	}
+	/* candidates sit in the probed lists: at most their code pages */
+	rescored = Min((double) IvfRescoreBatch(meta.dims, meta.codecapacity, embq_ivf_rescore_factor),
+				   meta.codecapacity > 0 ? ceil(entries / meta.codecapacity) : 0);
 	costs.numIndexPages = Max(1.0, ceil(entries / Max(1, meta.capacity))) + rescored;
 
 	/*

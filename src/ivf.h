@@ -214,6 +214,8 @@ extern int	IvfDirPerPage(int codesize);
 extern int	IvfMetricOf(Relation index);
 extern void IvfInitPage(Page page, uint16 flags);
 extern Buffer IvfNewBuffer(Relation index, ForkNumber forknum);
+extern int	IvfPutEntry(Page page, int capacity, int itemsize, ItemPointer tid, const char *item);
+extern bool IvfPageHasRoom(Page page, int capacity);
 extern void IvfReadMeta(Relation index, IvfMetaPageData *meta);
 extern void IvfDatumToCode(const IvfInfo *info, Datum value, char *code);
 extern void IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q);
@@ -223,7 +225,7 @@ extern void IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *
 							 BlockNumber codeblk, int codeoff, char *item);
 extern double IvfQueryCentroidDot(const IvfQuery *q, const char *centroid);
 extern double IvfItemDistance(const IvfQuery *q, const char *item, double qc);
-extern int	IvfRescoreBatch(const IvfInfo *info, int factor);
+extern int	IvfRescoreBatch(int dims, int codecapacity, int factor);
 extern BlockNumber IvfDirBlock(int list, int dir_per_page);
 extern IvfList IvfDirEntry(Page page, int list, int dir_per_page, int codesize);
 extern int	IvfNearestList(const IvfInfo *info, const char *code, const char *centroids, int lists);

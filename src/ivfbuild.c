@@ -498,7 +498,7 @@ PageWithRoom(Relation index, IvfOpenPage *op, int list, uint16 flags, int capaci
 	Page		page;
 
 	if (BufferIsValid(op->buf) && op->list == list &&
-		IvfPageGetOpaque(BufferGetPage(op->buf))->nitems < capacity)
+		IvfPageHasRoom(BufferGetPage(op->buf), capacity))
 		return BufferGetPage(op->buf);
 	next = IvfNewBuffer(index, MAIN_FORKNUM);
 	if (BufferIsValid(op->buf) && op->list == list)
@@ -512,18 +512,6 @@ PageWithRoom(Relation index, IvfOpenPage *op, int list, uint16 flags, int capaci
 		start[list] = BufferGetBlockNumber(next);
 	last[list] = BufferGetBlockNumber(next);
 	return page;
-}
-
-/* Append an entry to a page; returns its slot. */
-static int
-AppendToPage(Page page, int capacity, int itemsize, ItemPointer tid, const char *item)
-{
-	IvfPageOpaque opaque = IvfPageGetOpaque(page);
-	int			at = opaque->nitems++;
-
-	IvfTids(page)[at] = *tid;
-	memcpy(IvfItems(page, capacity) + (Size) at * itemsize, item, itemsize);
-	return at;
 }
 
 /*
@@ -565,7 +553,7 @@ WriteLists(IvfBuildState *bs, int dir_per_page)
 
 			page = PageWithRoom(bs->index, &codes, list, IVF_CODE, info->codecapacity,
 								chains.codestart, chains.codelast);
-			off = AppendToPage(page, info->codecapacity, info->codesize, tid, VARDATA_ANY(code));
+			off = IvfPutEntry(page, info->codecapacity, info->codesize, tid, VARDATA_ANY(code));
 			IvfCoarseItemFor(info, VARDATA_ANY(code), bs->centroids + (Size) list * info->codesize,
 							 BufferGetBlockNumber(codes.buf), off, item);
 		}
@@ -573,7 +561,7 @@ WriteLists(IvfBuildState *bs, int dir_per_page)
 			memcpy(item, VARDATA_ANY(code), info->codesize);
 		page = PageWithRoom(bs->index, &data, list, IVF_DATA, info->capacity,
 							chains.start, chains.last);
-		AppendToPage(page, info->capacity, info->itemsize, tid, item);
+		IvfPutEntry(page, info->capacity, info->itemsize, tid, item);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++written);
 	}
 	ClosePage(&data);

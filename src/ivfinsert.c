@@ -22,41 +22,6 @@
 #include "utils/memutils.h"
 
 /*
- * Put one entry on a (registered, locked) page that has room: in a freed
- * slot (code pages) or after the last one.  Returns the slot.
- */
-static int
-PutEntry(Page page, int capacity, int itemsize, ItemPointer tid, const char *item)
-{
-	IvfPageOpaque opaque = IvfPageGetOpaque(page);
-	ItemPointer tids = IvfTids(page);
-	int			at = opaque->nitems;
-
-	if (opaque->nfree > 0)
-	{
-		for (at = 0; at < opaque->nitems; at++)
-			if (!ItemPointerIsValid(&tids[at]))
-				break;
-		if (at < opaque->nitems)
-			opaque->nfree--;
-	}
-	if (at == opaque->nitems)
-		opaque->nitems++;
-	tids[at] = *tid;
-	memcpy(IvfItems(page, capacity) + (Size) at * itemsize, item, itemsize);
-	return at;
-}
-
-/* Whether a page has room for one more entry. */
-static inline bool
-PageHasRoom(Page page, int capacity)
-{
-	IvfPageOpaque opaque = IvfPageGetOpaque(page);
-
-	return opaque->nitems < capacity || opaque->nfree > 0;
-}
-
-/*
  * Where to start looking for room on a list's chain; creates the chain's
  * first page, holding this entry, if it has none (then *slot >= 0).
  */
@@ -89,7 +54,7 @@ ChainInsertPage(Relation index, const IvfCache *cache, int list, bool codes,
 			Page		dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
 
 			IvfInitPage(newpage, codes ? IVF_CODE : IVF_DATA);
-			*slot = PutEntry(newpage, IvfChainCapacity(&cache->info, codes),
+			*slot = IvfPutEntry(newpage, IvfChainCapacity(&cache->info, codes),
 							 IvfChainItemSize(&cache->info, codes), tid, item);
 			l = IvfDirEntry(dirpage, list, meta->dir_per_page, meta->codesize);
 			blk = BufferGetBlockNumber(newbuf);
@@ -126,12 +91,12 @@ IvfAddEntry(Relation index, int list, bool codes, ItemPointer tid, const char *i
 		page = BufferGetPage(buf);
 		opaque = IvfPageGetOpaque(page);
 
-		if (PageHasRoom(page, capacity))
+		if (IvfPageHasRoom(page, capacity))
 		{
 			GenericXLogState *state = GenericXLogStart(index);
 
 			page = GenericXLogRegisterBuffer(state, buf, 0);
-			*slot = PutEntry(page, capacity, itemsize, tid, item);
+			*slot = IvfPutEntry(page, capacity, itemsize, tid, item);
 			GenericXLogFinish(state);
 		}
 		else if (opaque->nextblkno != InvalidBlockNumber)
@@ -151,7 +116,7 @@ IvfAddEntry(Relation index, int list, bool codes, ItemPointer tid, const char *i
 			newpage = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
 			dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
 			IvfInitPage(newpage, codes ? IVF_CODE : IVF_DATA);
-			*slot = PutEntry(newpage, capacity, itemsize, tid, item);
+			*slot = IvfPutEntry(newpage, capacity, itemsize, tid, item);
 			blk = BufferGetBlockNumber(newbuf);
 			IvfPageGetOpaque(page)->nextblkno = blk;
 			*IvfChainInsert(IvfDirEntry(dirpage, list, meta->dir_per_page, meta->codesize),

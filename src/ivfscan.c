@@ -5,11 +5,12 @@
  *
  * Coarse pass: rank the lists by the query's distance to their centroids,
  * then score every entry of the nearest embq.probes lists from its data
- * page item, and heap them.  bitvec: the item is the code, and the score is
- * the exact distance (hamming, or the bits' inner product with a real[]
- * query).  i8vec: the item holds the sign bits of the code, scored against
- * the query's int8 code with one masked sum (IvfItemDistance): 1/8 of the
- * bytes of the int8 codes, so the pass reads few pages.
+ * page item.  bitvec: the item is the code, and the score is the exact
+ * distance (hamming, or the bits' inner product with a real[] query).
+ * i8vec: the item holds the sign bits of the row's residual from its list's
+ * centroid, scored against the query's int8 code with one masked sum
+ * (IvfItemDistance): 1/7 of the bytes of the int8 codes at 1024 dimensions,
+ * so the pass reads few pages.
  *
  * Rescore (i8vec): the nearest IvfRescoreBatch() candidates by coarse
  * score (10 * embq.rescore_factor, more below 1024 dimensions) are rescored with their int8 codes (read from the code pages
@@ -453,7 +454,8 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 		IvfQueryFromDatum(&so->info, orderby->sk_argument, orderby->sk_subtype, &so->query);
 	else
 		so->query.asymmetric = false;
-	so->batchsize = so->nullquery ? 0 : IvfRescoreBatch(&so->info, embq_ivf_rescore_factor);
+	so->batchsize = so->nullquery ? 0 : IvfRescoreBatch(so->info.dims, so->info.codecapacity,
+																	 embq_ivf_rescore_factor);
 	so->rescore = so->batchsize > 0;
 	so->max_probes = embq_ivf_max_probes > 0 ? Min(so->lists, Max(embq_ivf_max_probes, embq_ivf_probes))
 		: so->lists;

@@ -123,6 +123,41 @@ IvfNewBuffer(Relation index, ForkNumber forknum)
 	return buf;
 }
 
+/*
+ * Put one entry on a (registered, locked) page that has room: in a freed
+ * slot (code pages) or after the last one.  Returns the slot.
+ */
+int
+IvfPutEntry(Page page, int capacity, int itemsize, ItemPointer tid, const char *item)
+{
+	IvfPageOpaque opaque = IvfPageGetOpaque(page);
+	ItemPointer tids = IvfTids(page);
+	int			at = opaque->nitems;
+
+	if (opaque->nfree > 0)
+	{
+		for (at = 0; at < opaque->nitems; at++)
+			if (!ItemPointerIsValid(&tids[at]))
+				break;
+		if (at < opaque->nitems)
+			opaque->nfree--;
+	}
+	if (at == opaque->nitems)
+		opaque->nitems++;
+	tids[at] = *tid;
+	memcpy(IvfItems(page, capacity) + (Size) at * itemsize, item, itemsize);
+	return at;
+}
+
+/* Whether a page has room for one more entry. */
+bool
+IvfPageHasRoom(Page page, int capacity)
+{
+	IvfPageOpaque opaque = IvfPageGetOpaque(page);
+
+	return opaque->nitems < capacity || opaque->nfree > 0;
+}
+
 /* Copy the metapage, checking it is ours. */
 void
 IvfReadMeta(Relation index, IvfMetaPageData *meta)
@@ -414,11 +449,11 @@ IvfItemDistance(const IvfQuery *q, const char *item, double qc)
  * whose coarse pass is exact, or factor 1).
  */
 int
-IvfRescoreBatch(const IvfInfo *info, int factor)
+IvfRescoreBatch(int dims, int codecapacity, int factor)
 {
-	if (info->codecapacity == 0 || factor <= 1)
+	if (codecapacity == 0 || factor <= 1)
 		return 0;
-	return 10 * factor * Max(1, (1024 + info->dims - 1) / info->dims);
+	return 10 * factor * Max(1, (1024 + dims - 1) / dims);
 }
 
 /* Directory block holding a list. */

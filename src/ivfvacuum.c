@@ -16,24 +16,39 @@
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 
+/*
+ * Mark the entries of a page whose TIDs are dead (a freed code slot is not
+ * an entry); returns how many.  One callback per TID: the second pass, under
+ * generic WAL, reads the marks.
+ */
+static int
+MarkDead(Page page, IndexBulkDeleteCallback callback, void *callback_state, bool *dead)
+{
+	ItemPointer tids = IvfTids(page);
+	int			count = 0;
+
+	for (int i = 0; i < IvfPageGetOpaque(page)->nitems; i++)
+	{
+		dead[i] = ItemPointerIsValid(&tids[i]) && callback(&tids[i], callback_state);
+		count += dead[i];
+	}
+	return count;
+}
+
 /* Remove the dead entries of one data page; returns how many remain. */
 static int
 VacuumDataPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
 			   IndexBulkDeleteCallback callback, void *callback_state, double *removed)
 {
 	Page		page = BufferGetPage(buf);
-	IvfPageOpaque opaque = IvfPageGetOpaque(page);
-	ItemPointer tids = IvfTids(page);
-	int			n = opaque->nitems;
-	int			dead = 0;
+	int			n = IvfPageGetOpaque(page)->nitems;
+	bool		dead[BLCKSZ / sizeof(ItemPointerData)];
+	ItemPointer tids;
 	GenericXLogState *state;
 	char	   *items;
 	int			keep = 0;
 
-	for (int i = 0; i < n; i++)
-		if (callback(&tids[i], callback_state))
-			dead++;
-	if (dead == 0)
+	if (MarkDead(page, callback, callback_state, dead) == 0)
 		return n;
 
 	state = GenericXLogStart(index);
@@ -42,7 +57,7 @@ VacuumDataPage(Relation index, Buffer buf, const IvfMetaPageData *meta,
 	items = IvfItems(page, meta->capacity);
 	for (int i = 0; i < n; i++)
 	{
-		if (callback(&tids[i], callback_state))
+		if (dead[i])
 			continue;
 		if (keep != i)
 		{
@@ -65,15 +80,12 @@ VacuumCodePage(Relation index, Buffer buf, IndexBulkDeleteCallback callback,
 {
 	Page		page = BufferGetPage(buf);
 	IvfPageOpaque opaque = IvfPageGetOpaque(page);
-	ItemPointer tids = IvfTids(page);
 	int			n = opaque->nitems;
-	int			dead = 0;
+	bool		dead[BLCKSZ / sizeof(ItemPointerData)];
+	ItemPointer tids;
 	GenericXLogState *state;
 
-	for (int i = 0; i < n; i++)
-		if (ItemPointerIsValid(&tids[i]) && callback(&tids[i], callback_state))
-			dead++;
-	if (dead == 0)
+	if (MarkDead(page, callback, callback_state, dead) == 0)
 		return n - opaque->nfree;
 
 	state = GenericXLogStart(index);
@@ -81,7 +93,7 @@ VacuumCodePage(Relation index, Buffer buf, IndexBulkDeleteCallback callback,
 	opaque = IvfPageGetOpaque(page);
 	tids = IvfTids(page);
 	for (int i = 0; i < n; i++)
-		if (ItemPointerIsValid(&tids[i]) && callback(&tids[i], callback_state))
+		if (dead[i])
 		{
 			ItemPointerSetInvalid(&tids[i]);
 			opaque->nfree++;
