@@ -201,6 +201,28 @@ SET embq.rescore_factor = 2;
 TRUNCATE ivf_index_result;
 INSERT INTO ivf_index_result SELECT * FROM ivf_knn;
 SELECT * FROM ivf_top10 WHERE kind NOT LIKE '%bit%' AND kind NOT LIKE 'hamming%';
+-- factor 2 with every list probed and LIMIT 3000 (the whole table): the
+-- first batch of 640 comes from the scan's first pass, which keeps only
+-- those; the later batches from a second pass over the same lists for the
+-- rows after them.  Every row comes back exactly once, and in exact order
+-- within each batch of 640.
+SELECT op, count(*) AS n, count(DISTINCT id) AS distinct_ids,
+       count(*) FILTER (WHERE (rn - 1) % 640 <> 0 AND d < prev) AS unordered_in_batch
+FROM (SELECT '<-> real[]' AS op, id, d, row_number() OVER () AS rn, lag(d) OVER () AS prev
+      FROM ivf_queries q,
+      LATERAL (SELECT id, e <-> q.qf AS d FROM ivf_items ORDER BY e <-> q.qf LIMIT 3000) k
+      WHERE q.qid = 1
+      UNION ALL
+      SELECT '<=> i8vec', id, d, row_number() OVER (), lag(d) OVER ()
+      FROM ivf_queries q,
+      LATERAL (SELECT id, e <=> q.qe AS d FROM ivf_items ORDER BY e <=> q.qe LIMIT 3000) k
+      WHERE q.qid = 1
+      UNION ALL
+      SELECT '<#> real[]', id, d, row_number() OVER (), lag(d) OVER ()
+      FROM ivf_queries q,
+      LATERAL (SELECT id, e <#> q.qf AS d FROM ivf_items ORDER BY e <#> q.qf LIMIT 3000) k
+      WHERE q.qid = 1) t
+GROUP BY op ORDER BY op;
 SET embq.rescore_factor = 1000;
 
 --

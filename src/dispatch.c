@@ -53,12 +53,13 @@ embq_reduce_lanes(const double *lanes)
 		.popcount = embq_popcount_##suffix, \
 		.bits_float_dot = embq_bits_float_dot_##suffix, \
 		.i8_dot = embq_i8_dot_##suffix, \
-		.i8_masked_sum = embq_i8_masked_sum_##suffix, \
+		.plane_sums = embq_plane_sums_##suffix, \
 		.i8_dot3 = embq_i8_dot3_##suffix, \
 		.f32_i8_dot = embq_f32_i8_dot_##suffix, \
 		.f32_i8_l2sq = embq_f32_i8_l2sq_##suffix, \
 		.f32_sqnorm = embq_f32_sqnorm_##suffix, \
 		.f32_dot = embq_f32_dot_##suffix, \
+		.f32_dots = embq_f32_dots_##suffix, \
 		.binarize = embq_binarize_##suffix, \
 		.i8_binarize = embq_i8_binarize_##suffix, \
 		.all_finite = embq_all_finite_##suffix, \

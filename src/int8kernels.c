@@ -107,19 +107,6 @@ embq_f32_dot_portable(const float *a, const float *b, size_t n)
 	return embq_reduce_lanes(lanes);
 }
 
-/* Portable sum of q[j] over the set bits j of an LSB-first mask. */
-int64_t
-embq_i8_masked_sum_portable(const uint8_t *mask, const int8_t *q, size_t n)
-{
-	int64_t		sum = 0;
-	size_t		i;
-
-	for (i = 0; i < n; i++)
-		if (mask[i >> 3] & (1u << (i & 7)))
-			sum += q[i];
-	return sum;
-}
-
 /* LSB-first sign mask of floats; see kernels.h. */
 void
 embq_sign_mask(const float *x, size_t n, uint8_t *out)
@@ -346,47 +333,6 @@ embq_f32_dot_avx2(const float *a, const float *b, size_t n)
 /* Mask selecting the first len (< 32) bytes. */
 #define EMBQ_BYTEMASK32(len) ((__mmask32) ((1u << (len)) - 1))
 
-/*
- * AVX2 masked sum: each 32-bit piece of the mask is spread to one byte per
- * lane (0xff where set), the selected codes summed by maddubs against ones.
- */
-EMBQ_TARGET_AVX2 int64_t
-embq_i8_masked_sum_avx2(const uint8_t *mask, const int8_t *q, size_t n)
-{
-	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-											2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-	const __m256i bit = _mm256_set1_epi64x((long long) 0x8040201008040201ULL);
-	const __m256i ones8 = _mm256_set1_epi8(1);
-	const __m256i ones16 = _mm256_set1_epi16(1);
-	__m256i		acc = _mm256_setzero_si256();
-	int64_t		sum = 0;
-	size_t		i = 0,
-				block = 0;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		uint32_t	m;
-		__m256i		sel,
-					v;
-
-		memcpy(&m, mask + i / 8, sizeof(m));
-		sel = _mm256_shuffle_epi8(_mm256_set1_epi32((int) m), spread);
-		sel = _mm256_cmpeq_epi8(_mm256_and_si256(sel, bit), bit);
-		v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *) (q + i)), sel);
-		acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16));
-		if (++block == EMBQ_I8_BLOCK / 32)
-		{
-			sum += Sum256Epi32(acc);
-			acc = _mm256_setzero_si256();
-			block = 0;
-		}
-	}
-	sum += Sum256Epi32(acc);
-	if (i < n)
-		sum += embq_i8_masked_sum_portable(mask + i / 8, q + i, n - i);
-	return sum;
-}
-
 /* AVX-512 VNNI int8 dot product: widen to int16, vpdpwssd into int32. */
 EMBQ_TARGET_AVX512 int64_t
 embq_i8_dot_avx512(const int8_t *a, const int8_t *b, size_t n)
@@ -578,35 +524,6 @@ embq_f32_dot_avx512(const float *a, const float *b, size_t n)
 			acc[k] = _mm512_add_pd(acc[k], _mm512_mul_pd(x[k], y[k]));
 	}
 	return ReduceAcc512(acc);
-}
-
-/* AVX-512 masked sum: the mask is the load mask, VNNI sums against ones. */
-EMBQ_TARGET_AVX512 int64_t
-embq_i8_masked_sum_avx512(const uint8_t *mask, const int8_t *q, size_t n)
-{
-	const __m512i ones8 = _mm512_set1_epi8(1);
-	__m512i		acc = _mm512_setzero_si512();
-	int64_t		sum = 0;
-	size_t		i = 0,
-				block = 0;
-
-	for (; i < n; i += 64)
-	{
-		uint64_t	m = 0;
-		size_t		left = n - i;
-
-		memcpy(&m, mask + i / 8, left >= 64 ? 8 : EMBQ_BITBYTES(left));
-		if (left < 64)
-			m &= (UINT64_C(1) << left) - 1;
-		acc = _mm512_dpbusd_epi32(acc, ones8, _mm512_maskz_loadu_epi8((__mmask64) m, q + i));
-		if (++block == EMBQ_I8_BLOCK / 64)
-		{
-			sum += _mm512_reduce_add_epi32(acc);
-			acc = _mm512_setzero_si512();
-			block = 0;
-		}
-	}
-	return sum + _mm512_reduce_add_epi32(acc);
 }
 
 #endif							/* EMBQ_X86 */

@@ -25,7 +25,7 @@
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
 
-int			embq_ivf_probes = 10;
+int			embq_ivf_probes = 80;
 int			embq_ivf_max_probes = 0;
 int			embq_ivf_rescore_factor = 4;
 
@@ -45,7 +45,7 @@ IvfInitGucs(void)
 
 	DefineCustomIntVariable("embq.probes", "Lists an embq_ivf scan probes first.",
 							"More probes give better recall and slower scans.",
-							&embq_ivf_probes, 10, 1, 65536, PGC_USERSET, 0,
+							&embq_ivf_probes, 80, 1, 65536, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("embq.max_probes",
 							"Lists an embq_ivf scan may probe when the executor wants more rows "

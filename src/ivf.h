@@ -193,7 +193,17 @@ typedef struct IvfQuery
 	char	   *code;			/* the query in code format (codesize bytes) */
 	float	   *floats;			/* asymmetric only: the float query */
 	double		qq;				/* asymmetric only: |q|^2 */
-	int64		codesum;		/* i8vec: sum of the query's int8 codes */
+	/*
+	 * i8vec: the query's int8 code approximated as lo + step * u[j] with
+	 * u[j] < 2^nplanes, held as bit planes for the coarse pass, and the sum
+	 * of that approximation over all dimensions
+	 */
+	uint8	   *planes;
+	int			nplanes;
+	double		lo;
+	double		step;
+	double		total;
+	uint64	   *sums;			/* plane_sums output, one page's items */
 } IvfQuery;
 
 /* Metapage and centroids, cached in the relcache entry (rd_amcache). */
@@ -202,6 +212,7 @@ typedef struct IvfCache
 	IvfMetaPageData meta;
 	IvfInfo		info;
 	char	   *centroids;		/* meta.lists codes, packed */
+	double	   *csqnorm;		/* i8vec: |centroid|^2 of each list */
 } IvfCache;
 
 /* ivfutils.c */
@@ -224,7 +235,8 @@ extern double IvfExactDistance(const IvfQuery *q, const char *code);
 extern void IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 							 BlockNumber codeblk, int codeoff, char *item);
 extern double IvfQueryCentroidDot(const IvfQuery *q, const char *centroid);
-extern double IvfItemDistance(const IvfQuery *q, const char *item, double qc);
+extern double IvfCentroidRank(const IvfInfo *info, double dot, double csqnorm);
+extern void IvfScoreItems(const IvfQuery *q, const char *items, int n, double qc, double *out);
 extern int	IvfRescoreBatch(int dims, int codecapacity, int factor);
 extern BlockNumber IvfDirBlock(int list, int dir_per_page);
 extern IvfList IvfDirEntry(Page page, int list, int dir_per_page, int codesize);

@@ -32,7 +32,7 @@
 #include "utils/rel.h"
 #include "utils/tuplesort.h"
 
-#define IVF_KMEANS_ITERS 20
+#define IVF_KMEANS_ITERS 10
 #define IVF_SAMPLE_PER_LIST 50
 
 typedef struct IvfBuildState
@@ -51,6 +51,8 @@ typedef struct IvfBuildState
 
 	/* assigning */
 	char	   *centroids;		/* lists codes, packed */
+	float	   *cfloats;		/* i8vec on the CPU: the centroid codes as floats */
+	double	   *cbias;			/* and the bias of each (see PrepareCpuAssign) */
 	TupleDesc	sortdesc;
 	TupleTableSlot *slot;		/* rows going into the sort */
 	TupleTableSlot *sorted;		/* rows coming out of it */
@@ -89,13 +91,17 @@ IndexDims(Relation index, int metric)
 	return dims;
 }
 
-/* Lists for a row count: rows / 1000 up to 1M rows, sqrt(rows) beyond. */
+/*
+ * Lists for a row count: 2 * sqrt(rows).  A scan's cost is the lists it
+ * ranks plus the rows it scores, which this balances, and training (whose
+ * sample grows with the lists) stays linear in the rows.  Fewer, larger
+ * lists (pgvector's rows / 1000) need a larger share of the rows scanned
+ * for the same recall.
+ */
 static int
 DefaultLists(double rows)
 {
-	if (rows <= 1000000)
-		return (int) Max(1, rows / 1000);
-	return (int) Min(65536, sqrt(rows));
+	return (int) Max(1, Min(65536, 2 * sqrt(rows)));
 }
 
 /* The planner's estimate of the table's rows. */
@@ -284,21 +290,80 @@ TrainCentroids(IvfBuildState *bs)
 #define IVF_ASSIGN_BATCH 4096
 #define IVF_ASSIGN_BATCH_GPU 65536
 
+/* Rows converted to floats at a time by AssignBatch. */
+#define IVF_ASSIGN_CHUNK 256
+
+/*
+ * Set up the CPU assignment of i8vec rows: the nearest list minimises
+ * bias - 2 x . c over the centroid codes as floats, which is k-means's own
+ * assignment (embq_kmeans_assign): for L2 the bias is |c|^2; for inner
+ * product 0; for cosine 0 with c scaled to unit length (a zero centroid is
+ * never nearest).  That ranks lists as IvfNearestList does, as block dot
+ * products instead of one dot product per row and list.
+ */
+static void
+PrepareCpuAssign(IvfBuildState *bs)
+{
+	const IvfInfo *info = &bs->info;
+	Size		dims = info->dims;
+
+	bs->cfloats = palloc_extended((Size) bs->lists * dims * sizeof(float), MCXT_ALLOC_HUGE);
+	bs->cbias = palloc(sizeof(double) * bs->lists);
+	for (int c = 0; c < bs->lists; c++)
+	{
+		float	   *row = bs->cfloats + (Size) c * dims;
+		double		sq;
+
+		CodeToFloats(info, bs->centroids + (Size) c * info->codesize, row);
+		sq = info->kern->f32_sqnorm(row, dims);
+		bs->cbias[c] = info->metric == IVF_METRIC_L2 ? sq : 0;
+		if (info->metric == IVF_METRIC_COSINE)
+		{
+			if (sq > 0)
+				for (Size j = 0; j < dims; j++)
+					row[j] = (float) (row[j] / sqrt(sq));
+			else
+				bs->cbias[c] = INFINITY;
+		}
+	}
+}
+
 /*
  * Assign a batch of codes to their nearest lists.  The CPU path scores
  * every centroid for every code; it is the batch kernel the GPU path
  * replaces.
  */
 static void
-AssignBatch(const IvfInfo *info, const char *codes, int n, const char *centroids,
-			int lists, int32_t *out)
+AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 {
-	for (int i = 0; i < n; i++)
+	const IvfInfo *info = &bs->info;
+	float	   *x;
+
+	if (bs->cfloats == NULL && !IVF_METRIC_IS_BIT(info->metric))
+		PrepareCpuAssign(bs);	/* first CPU batch */
+	if (bs->cfloats == NULL)
 	{
-		out[i] = IvfNearestList(info, codes + (Size) i * info->codesize, centroids, lists);
-		if ((i & 255) == 255)
-			CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+		{
+			out[i] = IvfNearestList(info, codes + (Size) i * info->codesize, bs->centroids,
+									bs->lists);
+			if ((i & 255) == 255)
+				CHECK_FOR_INTERRUPTS();
+		}
+		return;
 	}
+	x = palloc(sizeof(float) * IVF_ASSIGN_CHUNK * info->dims);
+	for (int i0 = 0; i0 < n; i0 += IVF_ASSIGN_CHUNK)
+	{
+		int			m = Min(IVF_ASSIGN_CHUNK, n - i0);
+
+		for (int i = 0; i < m; i++)
+			CodeToFloats(info, codes + (Size) (i0 + i) * info->codesize,
+						 x + (Size) i * info->dims);
+		embq_kmeans_assign(x, m, bs->cfloats, bs->cbias, bs->lists, info->dims, out + i0);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(x);
 }
 
 /* Assign the waiting batch and queue its rows, sorted by list, for writing. */
@@ -324,8 +389,7 @@ FlushBatch(IvfBuildState *bs)
 		}
 	}
 	if (bs->gpu == NULL)
-		AssignBatch(info, bs->batch_codes, bs->batch_count, bs->centroids, bs->lists,
-					bs->batch_lists);
+		AssignBatch(bs, bs->batch_codes, bs->batch_count, bs->batch_lists);
 	for (int i = 0; i < bs->batch_count; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(bs->tmpctx);
@@ -654,6 +718,11 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.batch_lists = palloc(sizeof(int32_t) * bs.batch_size);
 	table_index_build_scan(heap, index, indexInfo, true, true, AssignCallback, &bs, NULL);
 	FlushBatch(&bs);
+	if (bs.cfloats)
+	{
+		pfree(bs.cfloats);
+		pfree(bs.cbias);
+	}
 	tuplesort_performsort(bs.sort);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_WRITE);

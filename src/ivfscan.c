@@ -48,6 +48,13 @@ typedef struct IvfCandidate
 	BlockNumber blk;
 } IvfCandidate;
 
+/* A list's distance to the query, for ordering the lists. */
+typedef struct IvfListRank
+{
+	double		rank;
+	int			list;
+} IvfListRank;
+
 typedef struct IvfResult
 {
 	pairingheap_node ph;
@@ -66,7 +73,10 @@ typedef struct IvfScanOpaqueData
 	int			batchsize;		/* candidates rescored at a time; 0: no rescoring */
 	IvfQuery	query;
 
+	IvfListRank *ranks;			/* lists not yet ordered, a min-heap */
+	int			nranks;
 	int		   *list_order;		/* lists, nearest centroid first */
+	int			nordered;		/* lists in list_order so far */
 	double	   *list_dot;		/* i8vec: the query's dot product with each centroid */
 	int			probed;			/* lists already scanned */
 	int			max_probes;
@@ -79,7 +89,19 @@ typedef struct IvfScanOpaqueData
 	IvfCandidate *batch;		/* candidates being rescored */
 	int			batchcap;
 
+	/*
+	 * A rescoring scan's first pass over a segment keeps only the batchsize
+	 * nearest candidates, in batch (a max-heap while it fills).  If the
+	 * executor wants more, the segment's lists are scanned again for the
+	 * candidates after the last of them (cut), which is rarer and dearer.
+	 */
+	int			ntop;
+	IvfCandidate cut;
+	bool		rest_pending;	/* the segment has candidates after cut */
+	int			seg_first;		/* the segment: list_order[seg_first..probed) */
+
 	pairingheap *results;		/* rescored, nearest first */
+	double	   *scores;			/* coarse scores of one page's items */
 } IvfScanOpaqueData;
 
 typedef IvfScanOpaqueData *IvfScanOpaque;
@@ -108,30 +130,83 @@ CompareCandidates(const void *a, const void *b)
 	return ItemPointerCompare((ItemPointer) &ca->tid, (ItemPointer) &cb->tid);
 }
 
-/* Rank the lists by the query's distance to their centroids. */
+/* Min-heap order of list ranks: rank, then list number. */
+static inline bool
+ListRankBefore(const IvfListRank *a, const IvfListRank *b)
+{
+	return a->rank < b->rank || (a->rank == b->rank && a->list < b->list);
+}
+
+/* Restore the heap order of the list ranks below position i. */
+static void
+SiftDownRanks(IvfListRank *h, int n, int i)
+{
+	IvfListRank x = h[i];
+
+	for (;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n && ListRankBefore(&h[child + 1], &h[child]))
+			child++;
+		if (!ListRankBefore(&h[child], &x))
+			break;
+		h[i] = h[child];
+		i = child;
+	}
+	h[i] = x;
+}
+
+/*
+ * Rank the lists by the query's distance to their centroids, as a heap:
+ * a scan orders only the lists it probes (NextLists), not all of them.
+ */
 static void
 OrderLists(IvfScanOpaque so, const IvfCache *cache)
 {
-	IvfCandidate *tmp = palloc(sizeof(IvfCandidate) * so->lists);
-
 	/* the relcache may drop its cache between calls: keep what scans need */
 	so->list_dot = palloc(sizeof(double) * so->lists);
+	so->ranks = palloc(sizeof(IvfListRank) * so->lists);
+	so->list_order = palloc(sizeof(int) * so->lists);
 
 	for (int i = 0; i < so->lists; i++)
 	{
 		const char *centroid = cache->centroids + (Size) i * cache->meta.codesize;
+		double		rank;
 
-		tmp[i].coarse = so->nullquery ? 0 :
-			so->query.asymmetric ? IvfExactDistance(&so->query, centroid)
-			: IvfCoarseDistance(&so->query, centroid);
-		ItemPointerSet(&tmp[i].tid, 0, i + 1);
-		so->list_dot[i] = so->nullquery ? 0 : IvfQueryCentroidDot(&so->query, centroid);
+		so->list_dot[i] = 0;
+		if (so->nullquery)
+			rank = 0;
+		else if (IVF_METRIC_IS_BIT(so->info.metric))
+			rank = so->query.asymmetric ? IvfExactDistance(&so->query, centroid)
+				: IvfCoarseDistance(&so->query, centroid);
+		else
+		{
+			/* one dot product per list ranks it and serves its rows' estimates */
+			so->list_dot[i] = IvfQueryCentroidDot(&so->query, centroid);
+			rank = IvfCentroidRank(&so->info, so->list_dot[i], cache->csqnorm[i]);
+		}
+		so->ranks[i].rank = rank;
+		so->ranks[i].list = i;
 	}
-	qsort(tmp, so->lists, sizeof(IvfCandidate), CompareCandidates);
-	so->list_order = palloc(sizeof(int) * so->lists);
-	for (int i = 0; i < so->lists; i++)
-		so->list_order[i] = ItemPointerGetOffsetNumber(&tmp[i].tid) - 1;
-	pfree(tmp);
+	for (int i = so->lists / 2 - 1; i >= 0; i--)
+		SiftDownRanks(so->ranks, so->lists, i);
+	so->nranks = so->lists;
+	so->nordered = 0;
+}
+
+/* Extend list_order to its first upto lists, nearest first. */
+static void
+NextLists(IvfScanOpaque so, int upto)
+{
+	while (so->nordered < upto && so->nranks > 0)
+	{
+		so->list_order[so->nordered++] = so->ranks[0].list;
+		so->ranks[0] = so->ranks[--so->nranks];
+		SiftDownRanks(so->ranks, so->nranks, 0);
+	}
 }
 
 /* Append one candidate to the segment (made a heap once it is complete). */
@@ -153,9 +228,12 @@ AddCandidate(IvfScanOpaque so, double coarse, ItemPointer tid, BlockNumber blk, 
 	c->off = (uint16) off;
 }
 
-/* Restore the heap order below position i. */
+/*
+ * Restore the heap order below position i: a min-heap on coarse order, or
+ * with sign -1 a max-heap.
+ */
 static void
-SiftDown(IvfCandidate *h, int n, int i)
+SiftDown(IvfCandidate *h, int n, int i, int sign)
 {
 	IvfCandidate x = h[i];
 
@@ -165,14 +243,48 @@ SiftDown(IvfCandidate *h, int n, int i)
 
 		if (child >= n)
 			break;
-		if (child + 1 < n && CompareCandidates(&h[child + 1], &h[child]) < 0)
+		if (child + 1 < n && sign * CompareCandidates(&h[child + 1], &h[child]) < 0)
 			child++;
-		if (CompareCandidates(&h[child], &x) >= 0)
+		if (sign * CompareCandidates(&h[child], &x) >= 0)
 			break;
 		h[i] = h[child];
 		i = child;
 	}
 	h[i] = x;
+}
+
+/*
+ * Offer a candidate to a first pass: keep it if it is among the batchsize
+ * nearest so far (batch is a max-heap, farthest kept on top).
+ */
+static inline void
+OfferTop(IvfScanOpaque so, double coarse, ItemPointer tid, BlockNumber blk, int off)
+{
+	IvfCandidate c;
+
+	if (so->ntop == so->batchsize && coarse > so->batch[0].coarse)
+		return;					/* the common case, decided on the score alone */
+	c.coarse = coarse;
+	c.tid = *tid;
+	c.blk = blk;
+	c.off = (uint16) off;
+	if (so->ntop < so->batchsize)
+	{
+		/* sift up */
+		int			i = so->ntop++;
+
+		while (i > 0 && CompareCandidates(&so->batch[(i - 1) / 2], &c) < 0)
+		{
+			so->batch[i] = so->batch[(i - 1) / 2];
+			i = (i - 1) / 2;
+		}
+		so->batch[i] = c;
+	}
+	else if (CompareCandidates(&c, &so->batch[0]) < 0)
+	{
+		so->batch[0] = c;
+		SiftDown(so->batch, so->ntop, 0, -1);
+	}
 }
 
 /* Remove the nearest candidate from the heap. */
@@ -183,22 +295,38 @@ PopCandidate(IvfScanOpaque so)
 
 	so->cands[0] = so->cands[--so->ncands];
 	if (so->ncands > 0)
-		SiftDown(so->cands, so->ncands, 0);
+		SiftDown(so->cands, so->ncands, 0, 1);
 	return top;
 }
 
-/* Coarse pass over one list's chain of data pages. */
-static void
-ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, const IvfMetaPageData *meta)
+/* What ScanList does with each entry. */
+typedef enum IvfScanMode
+{
+	IVF_SCAN_ALL,				/* add every entry to the segment */
+	IVF_SCAN_TOP,				/* keep the batchsize nearest (first pass) */
+	IVF_SCAN_REST				/* add the entries after cut (second pass) */
+} IvfScanMode;
+
+/* First data page of a list, from the directory. */
+static BlockNumber
+ListStart(IndexScanDesc scan, int list, const IvfMetaPageData *meta)
 {
 	Buffer		dirbuf = ReadBuffer(scan->indexRelation, IvfDirBlock(list, meta->dir_per_page));
-	bool		twotier = so->info.codecapacity > 0;
-	double		qc = 0;
 	BlockNumber blk;
 
 	LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
 	blk = IvfDirEntry(BufferGetPage(dirbuf), list, meta->dir_per_page, meta->codesize)->startpage;
 	UnlockReleaseBuffer(dirbuf);
+	return blk;
+}
+
+/* Coarse pass over one list's chain of data pages, from its first page. */
+static void
+ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, BlockNumber blk, IvfScanMode mode)
+{
+	bool		twotier = so->info.codecapacity > 0;
+	double		qc = 0;
+
 	if (twotier && !so->nullquery)
 		qc = so->list_dot[list];
 
@@ -216,37 +344,76 @@ ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, const IvfMetaPageData *
 		opaque = IvfPageGetOpaque(page);
 		tids = IvfTids(page);
 		items = IvfItems(page, so->info.capacity);
+		if (so->nullquery)
+			memset(so->scores, 0, sizeof(double) * opaque->nitems);
+		else
+			IvfScoreItems(&so->query, items, opaque->nitems, qc, so->scores);
 		for (int i = 0; i < opaque->nitems; i++)
 		{
-			const char *item = items + (Size) i * so->info.itemsize;
-			const IvfCoarseItem *ci = (const IvfCoarseItem *) item;
+			const IvfCoarseItem *ci = (const IvfCoarseItem *) (items + (Size) i * so->info.itemsize);
+			BlockNumber cblk = twotier ? ci->codeblk : InvalidBlockNumber;
+			int			coff = twotier ? ci->codeoff : 0;
 
-			AddCandidate(so, so->nullquery ? 0 : IvfItemDistance(&so->query, item, qc), &tids[i],
-						 twotier ? ci->codeblk : InvalidBlockNumber, twotier ? ci->codeoff : 0);
+			if (mode == IVF_SCAN_TOP)
+				OfferTop(so, so->scores[i], &tids[i], cblk, coff);
+			else if (mode == IVF_SCAN_ALL || so->scores[i] > so->cut.coarse ||
+					 (so->scores[i] == so->cut.coarse &&
+					  ItemPointerCompare(&tids[i], &so->cut.tid) > 0))
+				AddCandidate(so, so->scores[i], &tids[i], cblk, coff);
 		}
 		blk = opaque->nextblkno;
 		UnlockReleaseBuffer(buf);
 	}
 }
 
-/* Probe the next lists: a new segment of candidates in coarse order. */
+/* Coarse pass over the lists list_order[from..upto). */
+static void
+ScanLists(IndexScanDesc scan, IvfScanOpaque so, int from, int upto, IvfScanMode mode)
+{
+	IvfMetaPageData meta;
+
+	if (from >= upto)
+		return;
+	IvfReadMeta(scan->indexRelation, &meta);
+	for (int i = from; i < upto; i++)
+		ScanList(scan, so, so->list_order[i], ListStart(scan, so->list_order[i], &meta), mode);
+}
+
+/*
+ * Probe the next lists: a new segment.  A rescoring scan keeps only the
+ * first batch (in batch, ntop entries); otherwise every entry goes to the
+ * segment of candidates.
+ */
 static bool
 ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
 {
-	IvfMetaPageData meta;
-	int			upto;
-
 	if (so->probed >= so->max_probes)
 		return false;
-	IvfReadMeta(scan->indexRelation, &meta);
-	upto = Min(so->max_probes, so->probed + Max(1, embq_ivf_probes));
 	so->ncands = 0;
-	for (; so->probed < upto; so->probed++)
-		ScanList(scan, so, so->list_order[so->probed], &meta);
+	so->ntop = 0;
+	so->seg_first = so->probed;
+	so->probed = Min(so->max_probes, so->probed + Max(1, embq_ivf_probes));
+	NextLists(so, so->probed);
+	ScanLists(scan, so, so->seg_first, so->probed, so->rescore ? IVF_SCAN_TOP : IVF_SCAN_ALL);
 	pgstat_count_index_scan(scan->indexRelation);
 	/* heapified when first needed: a first batch is only selected */
 	so->heapified = false;
 	return true;
+}
+
+/*
+ * Scan the segment's lists again for every candidate after the first
+ * batch.  Coarse scores are a function of the entry and the query, and the
+ * cut compares (score, TID), so pages changed in between (VACUUM, inserts
+ * the snapshot cannot see) do not matter.
+ */
+static void
+ProbeRest(IndexScanDesc scan, IvfScanOpaque so)
+{
+	so->ncands = 0;
+	ScanLists(scan, so, so->seg_first, so->probed, IVF_SCAN_REST);
+	so->heapified = false;
+	so->rest_pending = false;
 }
 
 /* Block order, for rescoring a batch page by page. */
@@ -277,7 +444,7 @@ static void
 Heapify(IvfScanOpaque so)
 {
 	for (int i = so->ncands / 2 - 1; i >= 0; i--)
-		SiftDown(so->cands, so->ncands, i);
+		SiftDown(so->cands, so->ncands, i, 1);
 	so->heapified = true;
 }
 
@@ -343,41 +510,27 @@ SelectNearest(IvfScanOpaque so, int count, IvfCandidate *out)
 	so->ncands = k;
 }
 
-/*
- * Move the nearest count candidates into the result heap, rescoring them
- * (exact distance from their code, read from its code page) when asked to.
- * A slot whose TID is no longer the candidate's was freed by VACUUM (the row
- * is dead) and maybe reused: the candidate is skipped.
- */
+/* Room for count candidates in batch. */
 static void
-Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
+EnsureBatch(IvfScanOpaque so, int count)
 {
-	int			n = 0;
-	Buffer		buf = InvalidBuffer;
-
-	if (Min(count, so->ncands) > so->batchcap)
+	if (count > so->batchcap)
 	{
-		so->batchcap = Min(count, so->ncands);
+		so->batchcap = count;
 		so->batch = palloc_extended(sizeof(IvfCandidate) * so->batchcap, MCXT_ALLOC_HUGE);
 	}
-	if (!so->heapified && count > 1 && count < so->ncands / 4)
-	{
-		SelectNearest(so, count, so->batch);
-		n = count;
-	}
-	else
-	{
-		if (!so->heapified)
-			Heapify(so);
-		while (n < count && so->ncands > 0)
-			so->batch[n++] = PopCandidate(so);
-	}
-	if (!so->rescore)
-	{
-		for (int i = 0; i < n; i++)
-			AddResult(so, so->batch[i].coarse, &so->batch[i].tid);
-		return;
-	}
+}
+
+/*
+ * Rescore the n candidates in batch: exact distance from their code, read
+ * from its code page, into the result heap.  A slot whose TID is no longer
+ * the candidate's was freed by VACUUM (the row is dead) and maybe reused:
+ * the candidate is skipped.
+ */
+static void
+RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n)
+{
+	Buffer		buf = InvalidBuffer;
 
 	qsort(so->batch, n, sizeof(IvfCandidate), CompareByPage);
 	for (int i = 0; i < n; i++)
@@ -402,6 +555,37 @@ Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
 	}
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Move the nearest count candidates of the segment into the result heap,
+ * rescoring them when asked to.
+ */
+static void
+Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
+{
+	int			n = 0;
+
+	EnsureBatch(so, Min(count, so->ncands));
+	if (!so->heapified && count > 1 && count < so->ncands / 4)
+	{
+		SelectNearest(so, count, so->batch);
+		n = count;
+	}
+	else
+	{
+		if (!so->heapified)
+			Heapify(so);
+		while (n < count && so->ncands > 0)
+			so->batch[n++] = PopCandidate(so);
+	}
+	if (!so->rescore)
+	{
+		for (int i = 0; i < n; i++)
+			AddResult(so, so->batch[i].coarse, &so->batch[i].tid);
+		return;
+	}
+	RescoreBatch(scan, so, n);
 }
 
 /* ambeginscan */
@@ -460,12 +644,14 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 	so->max_probes = embq_ivf_max_probes > 0 ? Min(so->lists, Max(embq_ivf_max_probes, embq_ivf_probes))
 		: so->lists;
 	so->probed = 0;
+	so->scores = palloc(sizeof(double) * so->info.capacity);
 	OrderLists(so, cache);
 	so->results = pairingheap_allocate(CompareResults, NULL);
 	so->batch = NULL;
 	so->batchcap = 0;
+	EnsureBatch(so, so->batchsize);
+	so->rest_pending = false;
 	so->started = true;
-	ProbeMore(scan, so);
 }
 
 /* amgettuple: the next row in distance order. */
@@ -499,9 +685,23 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 			Rescore(scan, so, so->rescore ? so->batchsize : 1);
 			continue;
 		}
+		/* a first batch taken: the rest of its segment */
+		if (so->rest_pending)
+		{
+			ProbeRest(scan, so);
+			continue;
+		}
 		/* candidates used up: probe further lists */
 		if (!ProbeMore(scan, so))
 			break;
+		if (so->rescore)
+		{
+			/* the first batch of the new segment, kept by the pass itself */
+			so->rest_pending = so->ntop == so->batchsize;
+			if (so->rest_pending)
+				so->cut = so->batch[0];
+			RescoreBatch(scan, so, so->ntop);
+		}
 	}
 	MemoryContextSwitchTo(old);
 	return found;

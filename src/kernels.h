@@ -8,11 +8,12 @@
  * tested on their own and reused by the index and by the CUDA side.
  *
  * Every kernel exists in several variants (portable C, AVX2, AVX-512) that
- * are chosen at run time.  All variants return bit-identical results: the
- * integer kernels trivially, the floating-point ones because they all
- * accumulate in double precision over EMBQ_FLOAT_LANES lanes (lane =
- * element index mod EMBQ_FLOAT_LANES) and reduce the lanes in one fixed
- * order, with no fused multiply-add (see embq_reduce_lanes).
+ * are chosen at run time.  All variants but those of f32_dots (see there)
+ * return bit-identical results: the integer kernels trivially, the
+ * floating-point ones because they all accumulate in double precision over
+ * EMBQ_FLOAT_LANES lanes (lane = element index mod EMBQ_FLOAT_LANES) and
+ * reduce the lanes in one fixed order, with no fused multiply-add (see
+ * embq_reduce_lanes).
  *
  * Bit order: dimension j is bit (7 - j % 8) of byte j / 8, i.e. dimension
  * 0 is the most significant bit of byte 0 (numpy.packbits order).  Padding
@@ -47,12 +48,19 @@ typedef struct EmbqKernels
 
 	/* sum a[j] * b[j] over int8 codes */
 	int64_t		(*i8_dot) (const int8_t *a, const int8_t *b, size_t n);
+
 	/*
-	 * sum of q[j] over the set bits j < n of an LSB-first mask (dimension j
-	 * is bit j % 8 of byte j / 8: the order of an AVX-512 load mask, not
-	 * the MSB-first order of bitvec)
+	 * Bit-plane sums of n LSB-first masks of nbits bits (dimension j is bit
+	 * j % 8 of byte j / 8, not the MSB-first order of bitvec), mask i at masks +
+	 * i * stride: out[i] = sum over b < nplanes of popcount(mask AND plane
+	 * b) << b, plus popcount(mask) << 32.  That is, with u[j] the value whose
+	 * bit b is in plane b, the sum of u over the mask's set bits (low 32
+	 * bits) and the number of set bits (high 32).  planes holds nplanes
+	 * planes of EMBQ_PLANE_BYTES(nbits) bytes, LSB-first, zero past nbits;
+	 * nplanes <= 8 and nbits < 2^23, so the low half cannot overflow.
 	 */
-	int64_t		(*i8_masked_sum) (const uint8_t *mask, const int8_t *q, size_t n);
+	void		(*plane_sums) (const uint8_t *masks, size_t stride, size_t n, size_t nbits,
+							   const uint8_t *planes, int nplanes, uint64_t *out);
 	/* sum a*a, b*b and a*b in one pass */
 	void		(*i8_dot3) (const int8_t *a, const int8_t *b, size_t n,
 							int64_t *aa, int64_t *bb, int64_t *ab);
@@ -64,6 +72,13 @@ typedef struct EmbqKernels
 	double		(*f32_sqnorm) (const float *q, size_t n);
 	/* sum a[j] * b[j] in double, two float vectors */
 	double		(*f32_dot) (const float *a, const float *b, size_t n);
+	/*
+	 * out[i * nc + j] = x_i . c_j for nx rows and nc centroids of dim
+	 * floats, accumulated in float: the one kernel whose variants may differ
+	 * in the last bits (k-means assignment, where ties are immaterial)
+	 */
+	void		(*f32_dots) (const float *x, size_t nx, const float *c, size_t nc, size_t dim,
+							 float *out);
 
 	/*
 	 * Pack bit j = (x[j] > t[j]) into out (ceil(n/8) bytes, padding zero);
@@ -116,9 +131,19 @@ extern float embq_quantize_i8(const float *x, size_t n, int8_t *codes);
 
 /*
  * LSB-first sign mask: bit j % 8 of byte j / 8 is (x[j] > 0), padding bits
- * zero; the mask i8_masked_sum takes.
+ * zero; the masks plane_sums takes.
  */
 extern void embq_sign_mask(const float *x, size_t n, uint8_t *out);
+
+/*
+ * Split u[0..n) (values below 2^nplanes) into the bit planes plane_sums
+ * takes: plane b holds bit b of every u[j], LSB-first, zero-padded to
+ * EMBQ_PLANE_BYTES(n) bytes.
+ */
+extern void embq_bit_planes(const uint8_t *u, size_t n, int nplanes, uint8_t *planes);
+
+/* Bytes of one bit plane of n bits: whole 64-byte blocks, for SIMD loads. */
+#define EMBQ_PLANE_BYTES(n) ((((size_t) (n) + 511) / 512) * 64)
 
 /* Number of bytes that hold n packed bits. */
 #define EMBQ_BITBYTES(n) (((size_t) (n) + 7) / 8)

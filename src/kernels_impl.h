@@ -28,13 +28,16 @@ extern const uint8_t embq_rev8[256];
 	uint64_t embq_popcount_##suffix(const uint8_t *a, size_t nbytes); \
 	double embq_bits_float_dot_##suffix(const uint8_t *bits, const float *q, size_t dims); \
 	int64_t embq_i8_dot_##suffix(const int8_t *a, const int8_t *b, size_t n); \
-	int64_t embq_i8_masked_sum_##suffix(const uint8_t *mask, const int8_t *q, size_t n); \
+	void embq_plane_sums_##suffix(const uint8_t *masks, size_t stride, size_t n, size_t nbits, \
+								  const uint8_t *planes, int nplanes, uint64_t *out); \
 	void embq_i8_dot3_##suffix(const int8_t *a, const int8_t *b, size_t n, \
 							   int64_t *aa, int64_t *bb, int64_t *ab); \
 	double embq_f32_i8_dot_##suffix(const float *q, const int8_t *c, size_t n); \
 	double embq_f32_i8_l2sq_##suffix(const float *q, const int8_t *c, float scale, size_t n); \
 	double embq_f32_sqnorm_##suffix(const float *q, size_t n); \
 	double embq_f32_dot_##suffix(const float *a, const float *b, size_t n); \
+	void embq_f32_dots_##suffix(const float *x, size_t nx, const float *c, size_t nc, \
+								size_t dim, float *out); \
 	void embq_binarize_##suffix(const float *x, const float *t, size_t n, uint8_t *out); \
 	void embq_i8_binarize_##suffix(const int8_t *c, size_t n, uint8_t *out); \
 	int embq_all_finite_##suffix(const float *x, size_t n); \

@@ -4,8 +4,9 @@
  *		Lloyd's k-means for the IVF index build.
  *
  * Assignment uses |x - c|^2 = |x|^2 - 2 x.c + |c|^2 with |x|^2 dropped (it
- * does not change the argmin), so each row costs k dot products through the
- * kernels.  Deterministic for a given seed: no threads, fixed order.
+ * does not change the argmin), so it is a matrix product of rows against
+ * centroids, done in cache blocks by the f32_dots kernel.  Deterministic for
+ * a given seed and kernel variant: no threads, fixed order.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,30 +24,51 @@ RowNorms(const EmbqKernels *kern, const float *c, size_t k, size_t dim, double *
 		out[i] = kern->f32_sqnorm(c + i * dim, dim);
 }
 
-/* Nearest centroid of each row by L2. */
+/*
+ * Rows and centroids per block of the assignment: 64 rows and 64 centroids
+ * of 1024 floats fit the L2 cache together, and their dot products (16 kB)
+ * the stack.
+ */
+#define ASSIGN_BLOCK 64
+
+/*
+ * Nearest centroid of each row by L2, from block dot products: the
+ * centroids are read once per block of rows, not once per row.
+ */
 void
 embq_kmeans_assign(const float *x, size_t n, const float *centroids,
 				   const double *cnorm, size_t k, size_t dim, int32_t *assign)
 {
 	const EmbqKernels *kern = embq_kernels();
+	float		dots[ASSIGN_BLOCK * ASSIGN_BLOCK];
+	double		best[ASSIGN_BLOCK];
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i0 = 0; i0 < n; i0 += ASSIGN_BLOCK)
 	{
-		const float *row = x + i * dim;
-		double		best = INFINITY;
-		int32_t		besti = 0;
+		size_t		ni = n - i0 < ASSIGN_BLOCK ? n - i0 : ASSIGN_BLOCK;
 
-		for (size_t c = 0; c < k; c++)
+		for (size_t i = 0; i < ni; i++)
 		{
-			double		d = cnorm[c] - 2.0 * kern->f32_dot(row, centroids + c * dim, dim);
-
-			if (d < best)
-			{
-				best = d;
-				besti = (int32_t) c;
-			}
+			best[i] = INFINITY;
+			assign[i0 + i] = 0;
 		}
-		assign[i] = besti;
+		for (size_t c0 = 0; c0 < k; c0 += ASSIGN_BLOCK)
+		{
+			size_t		nc = k - c0 < ASSIGN_BLOCK ? k - c0 : ASSIGN_BLOCK;
+
+			kern->f32_dots(x + i0 * dim, ni, centroids + c0 * dim, nc, dim, dots);
+			for (size_t i = 0; i < ni; i++)
+				for (size_t c = 0; c < nc; c++)
+				{
+					double		d = cnorm[c0 + c] - 2.0 * (double) dots[i * nc + c];
+
+					if (d < best[i])
+					{
+						best[i] = d;
+						assign[i0 + i] = (int32_t) (c0 + c);
+					}
+				}
+		}
 	}
 }
 

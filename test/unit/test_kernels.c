@@ -18,8 +18,11 @@
  *	  AddressSanitizer sees any over-read; output buffers are guarded by
  *	  canary bytes on both sides.
  * 3. i8_dot / i8_dot3 do not overflow for n = 5,000,000 extreme codes.
- *	  i8_masked_sum against a per-bit reference, and the LSB-first sign
- *	  mask it is given (embq_sign_mask), with zero padding.
+ *	  plane_sums (strided masks against bit planes, 1 to 8 planes)
+ *	  against a per-bit reference, the planes from embq_bit_planes and the
+ *	  LSB-first sign masks (embq_sign_mask), with zero padding.
+ *	  f32_dots (block dot products, float accumulation) within float
+ *	  rounding of a long double reference, on awkward shapes.
  * 4. Variant selection: embq_kernels, embq_kernels_force,
  *	  embq_reduce_lanes.
  * 5. The float text round-trip property used by the SQL type.
@@ -799,8 +802,8 @@ init_variants(void)
 		const EmbqKernels *k = embq_kernel_variants[i];
 
 		CHECK(k->name && k->hamming && k->and_or_count && k->popcount &&
-			  k->bits_float_dot && k->i8_dot && k->i8_masked_sum && k->i8_dot3 &&
-			  k->f32_i8_dot && k->f32_i8_l2sq && k->f32_sqnorm &&
+			  k->bits_float_dot && k->i8_dot && k->plane_sums && k->i8_dot3 &&
+			  k->f32_i8_dot && k->f32_i8_l2sq && k->f32_sqnorm && k->f32_dots &&
 			  k->binarize && k->i8_binarize && k->absmax && k->i8_encode,
 			  "variant %d (%s) has a NULL member", i, k->name ? k->name : "?");
 		if (embq_kernels_supported(k))
@@ -1404,11 +1407,17 @@ test_i8(void)
 }
 
 /* ---------------------------------------------------------------------
- * 1 + 2. i8_masked_sum and embq_sign_mask
+ * 1 + 2. plane_sums, embq_bit_planes and embq_sign_mask
  * ---------------------------------------------------------------------
  */
 
-/* i8_masked_sum with masks of several kinds, for one length and int8 pattern. */
+/* Masks of one item per kind of mask; sums of three strided items. */
+#define PLANE_ITEMS 3
+
+/*
+ * plane_sums with masks of several kinds and 1 to 8 planes, bit_planes, and
+ * sign_mask, for one length and int8 pattern.
+ */
 static void
 test_masked_case(size_t n, int pat)
 {
@@ -1419,7 +1428,6 @@ test_masked_case(size_t n, int pat)
 	int8_t	   *b = xmalloc(n);
 	float	   *fa = xmalloc(sizeof(float) * n);
 	float	   *fb = xmalloc(sizeof(float) * n);
-	uint8_t    *mask = xmalloc(nbytes);
 	int			kind,
 				vi;
 	size_t		i;
@@ -1452,56 +1460,107 @@ test_masked_case(size_t n, int pat)
 
 	for (kind = 0; kind < 4; kind++)
 	{
-		int64_t		expect = 0,
-					portable = 0;
+		static const int planecounts[] = {1, 3, 4, 8};
+		size_t		stride = nbytes + 20;	/* an index item's mask sits behind 20 bytes */
+		size_t		total = (PLANE_ITEMS - 1) * stride + nbytes;
+		unsigned char *masks = xmalloc(total);
 		size_t		j;
+		int			it,
+					pc;
 
 		/* random, all set, none set, the sign mask of the other vector */
-		for (j = 0; j < nbytes; j++)
-			mask[j] = kind == 0 ? (uint8_t) rng_next(&r) : kind == 1 ? 0xff : 0;
-		if (kind == 3)
-			embq_sign_mask(fb, n, mask);
-		else if (n % 8)
-			mask[nbytes - 1] &= (uint8_t) ((1u << (n % 8)) - 1);
-		for (j = 0; j < n; j++)
-			if ((mask[j / 8] >> (j % 8)) & 1)
-				expect += b[j];
-
-		for (vi = 0; vi < n_tested; vi++)
+		memset(masks, 0xA5, total);
+		for (it = 0; it < PLANE_ITEMS; it++)
 		{
-			const EmbqKernels *k = tested[vi];
-			size_t		om = (n + pat + kind + vi) % 8;
-			size_t		oq = (n + 3 * pat + 5 * vi + 1) % 8;
-			Buf			bm,
-						bq;
-			int64_t		got;
-			char		ctx[200];
+			unsigned char *m = masks + it * stride;
 
-			snprintf(ctx, sizeof(ctx), "variant=%s n=%zu pattern=%s mask=%d offsets=%zu/%zu seed=0x%016llx",
-					 k->name, n, i8_pattern_names[pat], kind, om, oq,
-					 (unsigned long long) seed);
-			buf_in(&bm, mask, nbytes, om);
-			buf_in(&bq, b, n, oq);
-			got = k->i8_masked_sum(bm.p, (const int8_t *) bq.p, n);
-			buf_free(&bm);
-			buf_free(&bq);
-			if (vi == 0)
-			{
-				check_i64("i8_masked_sum vs reference", ctx, got, expect);
-				portable = got;
-			}
-			else
-				check_i64("i8_masked_sum vs portable", ctx, got, portable);
+			for (j = 0; j < nbytes; j++)
+				m[j] = kind == 0 ? (uint8_t) rng_next(&r) : kind == 1 ? 0xff : 0;
+			if (kind == 3)
+				embq_sign_mask(it == 1 ? fa : fb, n, m);
+			else if (n % 8)
+				m[nbytes - 1] &= (uint8_t) ((1u << (n % 8)) - 1);
 		}
+
+		for (pc = 0; pc < (int) (sizeof(planecounts) / sizeof(planecounts[0])); pc++)
+		{
+			int			nplanes = planecounts[pc];
+			size_t		pbytes = EMBQ_PLANE_BYTES(n);
+			uint8_t    *u = xmalloc(n);
+			uint8_t    *planes = xmalloc(pbytes * nplanes);
+			uint64_t	expect[PLANE_ITEMS];
+			int			bad = 0;
+
+			for (j = 0; j < n; j++)
+				u[j] = (uint8_t) ((uint8_t) (b[j] + 128) >> (8 - nplanes));
+			embq_bit_planes(u, n, nplanes, planes);
+			for (j = 0; j < pbytes * 8 * nplanes; j++)
+			{
+				size_t		dim = j % (pbytes * 8);
+				int			plane = (int) (j / (pbytes * 8));
+				int			got = (planes[j / 8] >> (j % 8)) & 1;
+
+				if (got != (dim < n && ((u[dim] >> plane) & 1)))
+					bad = 1;
+			}
+			CHECK(!bad, "bit_planes: n=%zu planes=%d: wrong bit or nonzero padding", n, nplanes);
+
+			for (it = 0; it < PLANE_ITEMS; it++)
+			{
+				const unsigned char *m = masks + it * stride;
+				uint64_t	sum = 0,
+							pop = 0;
+
+				for (j = 0; j < n; j++)
+					if ((m[j / 8] >> (j % 8)) & 1)
+					{
+						sum += u[j];
+						pop++;
+					}
+				expect[it] = sum + (pop << 32);
+			}
+
+			for (vi = 0; vi < n_tested; vi++)
+			{
+				const EmbqKernels *k = tested[vi];
+				size_t		om = (n + pat + kind + vi) % 8;
+				Buf			bm,
+							bp,
+							bo;
+				char		ctx[200];
+
+				snprintf(ctx, sizeof(ctx), "variant=%s n=%zu pattern=%s mask=%d planes=%d offset=%zu seed=0x%016llx",
+						 k->name, n, i8_pattern_names[pat], kind, nplanes, om,
+						 (unsigned long long) seed);
+				/* the last mask ends where its buffer does: ASan sees over-reads */
+				buf_in(&bm, masks, total, om);
+				buf_in(&bp, planes, pbytes * nplanes, 0);
+				buf_out(&bo, sizeof(uint64_t) * PLANE_ITEMS, 0);
+				k->plane_sums(bm.p, stride, PLANE_ITEMS, n, bp.p, nplanes, (uint64_t *) bo.p);
+				check_guard("plane_sums", ctx, &bo);
+				for (it = 0; it < PLANE_ITEMS; it++)
+				{
+					uint64_t	got;
+
+					memcpy(&got, bo.p + it * sizeof(uint64_t), sizeof(got));
+					check_i64("plane_sums vs reference", ctx, (int64_t) got, (int64_t) expect[it]);
+				}
+				buf_free(&bm);
+				buf_free(&bp);
+				buf_free(&bo);
+			}
+			free(u);
+			free(planes);
+		}
+		free(masks);
 	}
 	free(a);
 	free(b);
 	free(fa);
 	free(fb);
-	free(mask);
 }
 
-/* Masked sums over all lengths and patterns. */
+/* Plane sums and sign masks over all lengths and patterns. */
 static void
 test_masked(void)
 {
@@ -2247,6 +2306,76 @@ test_f32_dot(void)
 }
 
 /*
+ * f32_dots: every variant within float rounding of a long double reference
+ * (1e-5 of the sum of |products|, float accumulation over up to 4097
+ * terms), on shapes that are not multiples of the tiles (rows, centroids)
+ * or of the vector width (dimensions), including one row and one centroid.
+ */
+static void
+test_f32_dots(void)
+{
+	static const size_t nxs[] = {1, 3, 4, 5, 9, 64};
+	static const size_t ncs[] = {1, 2, 4, 7, 63, 64, 65, 130};
+	static const size_t dims[] = {1, 7, 15, 16, 17, 33, 100, 384, 1024, 4097};
+	Rng			r;
+
+	rng_seed(&r, case_seed(11, 0, 0));
+	for (size_t di = 0; di < sizeof(dims) / sizeof(dims[0]); di++)
+		for (size_t xi = 0; xi < sizeof(nxs) / sizeof(nxs[0]); xi++)
+			for (size_t ci = 0; ci < sizeof(ncs) / sizeof(ncs[0]); ci++)
+			{
+				size_t		d = dims[di],
+							nx = nxs[xi],
+							nc = ncs[ci];
+				float	   *x = xmalloc(sizeof(float) * nx * d);
+				float	   *c = xmalloc(sizeof(float) * nc * d);
+
+				for (size_t i = 0; i < nx * d; i++)
+					x[i] = (float) (2.0 * rng_unit(&r) - 1.0);
+				for (size_t i = 0; i < nc * d; i++)
+					c[i] = (float) (2.0 * rng_unit(&r) - 1.0);
+				for (int vi = 0; vi < n_tested; vi++)
+				{
+					const EmbqKernels *k = tested[vi];
+					Buf			bo;
+					int			bad = 0;
+					char		ctx[160];
+
+					snprintf(ctx, sizeof(ctx), "variant=%s rows=%zu centroids=%zu dim=%zu",
+							 k->name, nx, nc, d);
+					buf_out(&bo, sizeof(float) * nx * nc, 4);
+					k->f32_dots(x, nx, c, nc, d, (float *) bo.p);
+					check_guard("f32_dots", ctx, &bo);
+					for (size_t i = 0; i < nx && !bad; i++)
+						for (size_t j = 0; j < nc && !bad; j++)
+						{
+							long double ref = 0,
+										mag = 0;
+							float		got;
+
+							for (size_t t = 0; t < d; t++)
+							{
+								ref += (long double) x[i * d + t] * c[j * d + t];
+								mag += fabsl((long double) x[i * d + t] * c[j * d + t]);
+							}
+							memcpy(&got, bo.p + (i * nc + j) * sizeof(float), sizeof(got));
+							if (!(fabsl((long double) got - ref) <= 1e-5L * mag + 1e-30L))
+							{
+								bad = 1;
+								CHECK(0, "f32_dots: %s: row %zu centroid %zu: expected %Lg, got %g",
+									  ctx, i, j, ref, (double) got);
+							}
+						}
+					if (!bad)
+						CHECK(1, "f32_dots");
+					buf_free(&bo);
+				}
+				free(x);
+				free(c);
+			}
+}
+
+/*
  * k-means on well-separated clusters: every cluster is recovered (each
  * centroid within 0.1 of a true centre, each row assigned with its cluster),
  * runs are deterministic for a seed, spherical centroids are unit length,
@@ -2381,7 +2510,7 @@ main(void)
 	run_group("hamming/and_or/popcount", test_bytes);
 	run_group("bits_float_dot/binarize", test_bitdims);
 	run_group("i8_dot/i8_dot3", test_i8);
-	run_group("i8_masked_sum/sign_mask", test_masked);
+	run_group("plane_sums/bit_planes/sign_mask", test_masked);
 	run_group("i8 large n", test_large_n);
 	run_group("f32 kernels/i8_encode", test_float);
 	run_group("i8_encode halves", test_encode_halves);
@@ -2389,6 +2518,7 @@ main(void)
 	run_group("text round-trip", test_roundtrip);
 	run_group("all_finite", test_all_finite);
 	run_group("f32_dot", test_f32_dot);
+	run_group("f32_dots", test_f32_dots);
 	run_group("kmeans", test_kmeans);
 
 	printf("%lld passed, %lld failed\n", n_passed, n_failed);

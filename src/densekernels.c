@@ -1,0 +1,199 @@
+/*-------------------------------------------------------------------------
+ *
+ * densekernels.c
+ *		Dense float kernels for k-means: dot products of a block of rows
+ *		against a block of centroids.
+ *
+ * k-means assignment is a matrix product, and computing it one dot product
+ * at a time reloads every centroid for every row.  These kernels work on
+ * tiles of rows x centroids held in registers, over blocks of centroids
+ * that stay in the L2 cache, and accumulate in float with fused
+ * multiply-add.  Unlike the other kernels their variants may differ in the
+ * last bits: k-means does not need them equal, and a tie between two
+ * centroids may go either way.
+ *
+ * No PostgreSQL header here: see kernels.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kernels_impl.h"
+
+#ifdef EMBQ_X86
+#include <immintrin.h>
+#endif
+
+/* Centroids per cache block: 64 x 1024 floats = 256 kB, within L2. */
+#define DENSE_CBLOCK 64
+
+/* Portable block dot products, one pair at a time. */
+void
+embq_f32_dots_portable(const float *x, size_t nx, const float *c, size_t nc, size_t dim,
+					   float *out)
+{
+	for (size_t i = 0; i < nx; i++)
+		for (size_t j = 0; j < nc; j++)
+		{
+			const float *a = x + i * dim,
+					   *b = c + j * dim;
+			float		s = 0;
+
+			for (size_t d = 0; d < dim; d++)
+				s += a[d] * b[d];
+			out[i * nc + j] = s;
+		}
+}
+
+#ifdef EMBQ_X86
+
+/*
+ * Rows of a tile: R rows from i on, the last one repeated past nx (its
+ * results are not stored), so the tile code has no edge cases.
+ */
+#define TILE_POINTERS(p, base, first, count, total, dim) \
+	for (int t_ = 0; t_ < (count); t_++) \
+		(p)[t_] = (base) + ((first) + t_ < (total) ? (first) + t_ : (total) - 1) * (dim)
+
+/* Dot products of up to 4 rows x 4 centroids, into res[row][centroid]. */
+typedef void (*DenseTile) (const float *const *r, const float *const *k, size_t dim,
+						   float res[4][4]);
+
+/*
+ * Block dot products by tiles of rows x 4 centroids, over blocks of
+ * centroids that stay in the L2 cache.
+ */
+static void
+DotsByTiles(const float *x, size_t nx, const float *c, size_t nc, size_t dim, float *out,
+			int rows, DenseTile tile)
+{
+	for (size_t jb = 0; jb < nc; jb += DENSE_CBLOCK)
+	{
+		size_t		jend = jb + DENSE_CBLOCK < nc ? jb + DENSE_CBLOCK : nc;
+
+		for (size_t i = 0; i < nx; i += rows)
+			for (size_t j = jb; j < jend; j += 4)
+			{
+				const float *r[4],
+						   *k[4];
+				float		res[4][4];
+
+				TILE_POINTERS(r, x, i, rows, nx, dim);
+				TILE_POINTERS(k, c, j, 4, jend, dim);
+				tile(r, k, dim, res);
+				for (int a = 0; a < rows && i + a < nx; a++)
+					for (int b = 0; b < 4 && j + b < jend; b++)
+						out[(i + a) * nc + j + b] = res[a][b];
+			}
+	}
+}
+
+/* Horizontal sum of an AVX2 float vector. */
+EMBQ_TARGET_AVX2 static inline float
+Sum256Ps(__m256 v)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* AVX2 dot products of a 2 x 4 tile (rows 0 and 1 of res), 8 floats per step. */
+EMBQ_TARGET_AVX2 static void
+Tile2x4(const float *const *r, const float *const *k, size_t dim, float res[4][4])
+{
+	size_t		full = dim - dim % 8;
+	__m256		acc[2][4];
+	float		tail[2][4] = {{0}};
+
+	for (int a = 0; a < 2; a++)
+		for (int b = 0; b < 4; b++)
+			acc[a][b] = _mm256_setzero_ps();
+	for (size_t d = 0; d < full; d += 8)
+	{
+		__m256		x0 = _mm256_loadu_ps(r[0] + d),
+					x1 = _mm256_loadu_ps(r[1] + d);
+
+		for (int b = 0; b < 4; b++)
+		{
+			__m256		y = _mm256_loadu_ps(k[b] + d);
+
+			acc[0][b] = _mm256_fmadd_ps(x0, y, acc[0][b]);
+			acc[1][b] = _mm256_fmadd_ps(x1, y, acc[1][b]);
+		}
+	}
+	for (size_t d = full; d < dim; d++)
+		for (int a = 0; a < 2; a++)
+			for (int b = 0; b < 4; b++)
+				tail[a][b] += r[a][d] * k[b][d];
+	for (int a = 0; a < 2; a++)
+		for (int b = 0; b < 4; b++)
+			res[a][b] = Sum256Ps(acc[a][b]) + tail[a][b];
+}
+
+/* AVX2 block dot products: 2 x 4 tiles. */
+EMBQ_TARGET_AVX2 void
+embq_f32_dots_avx2(const float *x, size_t nx, const float *c, size_t nc, size_t dim,
+				   float *out)
+{
+	DotsByTiles(x, nx, c, nc, dim, out, 2, Tile2x4);
+}
+
+/*
+ * An AVX-512 4 x 4 tile over dimensions [0, dim): the sixteen accumulators
+ * are named so that they stay in registers.
+ */
+#define DENSE_COLUMN(kp, c0, c1, c2, c3, d, m) \
+	do { \
+		__m512 y_ = _mm512_maskz_loadu_ps((m), (kp) + (d)); \
+		c0 = _mm512_fmadd_ps(x0_, y_, c0); \
+		c1 = _mm512_fmadd_ps(x1_, y_, c1); \
+		c2 = _mm512_fmadd_ps(x2_, y_, c2); \
+		c3 = _mm512_fmadd_ps(x3_, y_, c3); \
+	} while (0)
+#define DENSE_STEP4(d, m) \
+	do { \
+		__m512 x0_ = _mm512_maskz_loadu_ps((m), r0 + (d)), \
+			   x1_ = _mm512_maskz_loadu_ps((m), r1 + (d)), \
+			   x2_ = _mm512_maskz_loadu_ps((m), r2 + (d)), \
+			   x3_ = _mm512_maskz_loadu_ps((m), r3 + (d)); \
+		DENSE_COLUMN(k0, a00, a10, a20, a30, d, m); \
+		DENSE_COLUMN(k1, a01, a11, a21, a31, d, m); \
+		DENSE_COLUMN(k2, a02, a12, a22, a32, d, m); \
+		DENSE_COLUMN(k3, a03, a13, a23, a33, d, m); \
+	} while (0)
+
+/* AVX-512 dot products of one 4 x 4 tile, into res[row][centroid]. */
+EMBQ_TARGET_AVX512 static void
+Tile4x4(const float *const *r, const float *const *k, size_t dim, float res[4][4])
+{
+	const float *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
+	const float *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
+	__m512		a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00,
+				a10 = a00, a11 = a00, a12 = a00, a13 = a00,
+				a20 = a00, a21 = a00, a22 = a00, a23 = a00,
+				a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+	size_t		full = dim - dim % 16;
+
+	for (size_t d = 0; d < full; d += 16)
+		DENSE_STEP4(d, (__mmask16) 0xFFFF);
+	if (dim % 16)
+		DENSE_STEP4(full, (__mmask16) ((1u << (dim % 16)) - 1));
+	{
+		__m512		all[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
+								 {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+
+		for (int a = 0; a < 4; a++)
+			for (int b = 0; b < 4; b++)
+				res[a][b] = _mm512_reduce_add_ps(all[a][b]);
+	}
+}
+
+/* AVX-512 block dot products: 4 x 4 tiles. */
+EMBQ_TARGET_AVX512 void
+embq_f32_dots_avx512(const float *x, size_t nx, const float *c, size_t nc, size_t dim,
+					 float *out)
+{
+	DotsByTiles(x, nx, c, nc, dim, out, 4, Tile4x4);
+}
+
+#endif							/* EMBQ_X86 */
