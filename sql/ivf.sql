@@ -195,17 +195,17 @@ SELECT r.kind, count(*) AS queries,
 FROM ivf_ref r JOIN ivf_index_result i USING (kind, qid)
 GROUP BY r.kind ORDER BY r.kind;
 SELECT * FROM ivf_top10;
--- factor 2: a batch of 640 of the 3000 candidates, picked by selection
--- instead of a heap; still exact order within the first 10 rows
+-- factor 2: a batch of 640 of the 3000 candidates; still exact order within
+-- the first 10 rows
 SET embq.rescore_factor = 2;
 TRUNCATE ivf_index_result;
 INSERT INTO ivf_index_result SELECT * FROM ivf_knn;
 SELECT * FROM ivf_top10 WHERE kind NOT LIKE '%bit%' AND kind NOT LIKE 'hamming%';
 -- factor 2 with every list probed and LIMIT 3000 (the whole table): the
--- first batch of 640 comes from the scan's first pass, which keeps only
--- those; the later batches from a second pass over the same lists for the
--- rows after them.  Every row comes back exactly once, and in exact order
--- within each batch of 640.
+-- first four batches of 640 come from the scan's first pass, which keeps
+-- only those 2560 candidates; the last batch (440) from a second pass over
+-- the same lists for the rows after them.  Every row comes back exactly
+-- once, and in exact order within each batch of 640.
 SELECT op, count(*) AS n, count(DISTINCT id) AS distinct_ids,
        count(*) FILTER (WHERE (rn - 1) % 640 <> 0 AND d < prev) AS unordered_in_batch
 FROM (SELECT '<-> real[]' AS op, id, d, row_number() OVER () AS rn, lag(d) OVER () AS prev
@@ -223,6 +223,35 @@ FROM (SELECT '<-> real[]' AS op, id, d, row_number() OVER () AS rn, lag(d) OVER 
       LATERAL (SELECT id, e <#> q.qf AS d FROM ivf_items ORDER BY e <#> q.qf LIMIT 3000) k
       WHERE q.qid = 1) t
 GROUP BY op ORDER BY op;
+-- 1024 dimensions, one list per segment: at factor 2 a batch is 20 rows and
+-- the first pass keeps 80, fewer than a list holds, so every segment of a
+-- whole-table scan takes a first and a second pass: still every row once
+CREATE TABLE ivf_wide (id int, e i8vec(1024));
+INSERT INTO ivf_wide
+SELECT i, (SELECT array_agg(sin(i * 7.1 + j * 0.37 + (i % 7) * j * 0.01)::real) FROM generate_series(1, 1024) j)
+FROM generate_series(1, 600) i;
+CREATE INDEX ivf_wide_l2 ON ivf_wide USING embq_ivf (e) WITH (lists = 4);
+SET embq.probes = 1;
+SET embq.rescore_factor = 2;
+EXPLAIN (COSTS OFF) SELECT id FROM ivf_wide ORDER BY e <-> (SELECT e FROM ivf_wide WHERE id = 1) LIMIT 600;
+SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids
+FROM (SELECT id FROM ivf_wide ORDER BY e <-> (SELECT e FROM ivf_wide WHERE id = 1) LIMIT 600) s;
+SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids
+FROM (SELECT id FROM ivf_wide
+      ORDER BY e <-> (SELECT array_agg(cos(j * 0.5)::real) FROM generate_series(1, 1024) j)
+      LIMIT 600) s;
+SET embq.probes = 50;
+-- without the lists option, lists default to 2 * sqrt(rows) = 48 here, but
+-- no more than maintenance_work_mem can train on 50 sample rows each
+SET maintenance_work_mem = '1MB';
+SET client_min_messages = notice;
+CREATE INDEX ivf_wide_small ON ivf_wide USING embq_ivf (e);
+SET client_min_messages = warning;
+SELECT lists FROM embq_ivf_info('ivf_wide_small');
+RESET maintenance_work_mem;
+CREATE INDEX ivf_wide_default ON ivf_wide USING embq_ivf (e);
+SELECT lists FROM embq_ivf_info('ivf_wide_default');
+DROP TABLE ivf_wide;
 SET embq.rescore_factor = 1000;
 
 --

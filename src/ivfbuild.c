@@ -104,6 +104,50 @@ DefaultLists(double rows)
 	return (int) Max(1, Min(65536, 2 * sqrt(rows)));
 }
 
+/*
+ * Bytes that training k lists on IVF_SAMPLE_PER_LIST sample rows each
+ * takes: the sample as codes and as floats, the centroids as floats and the
+ * k-means workspace (see TrainCentroids).
+ */
+static double
+DefaultTrainingBytes(const IvfInfo *info, int k)
+{
+	double		per_row = info->codesize + info->dims * sizeof(float) + sizeof(Size) +
+		2 * sizeof(int32),
+				per_list = info->dims * (sizeof(float) + sizeof(double)) + sizeof(double) +
+		sizeof(Size);
+
+	return (double) k * (IVF_SAMPLE_PER_LIST * per_row + per_list);
+}
+
+/*
+ * Lists when the lists option is not given: DefaultLists, but no more than
+ * maintenance_work_mem can train with the default sample per list (the
+ * default suits 2 GB at 200,000 x 1024, not PostgreSQL's default 64 MB), so
+ * that a default build neither fails nor trains on a thin sample.  report:
+ * say so when the budget cuts the lists.
+ */
+static int
+DerivedLists(const IvfInfo *info, const IvfOptions *opts, double rows, bool report)
+{
+	int			want = DefaultLists(rows),
+				fit;
+	double		budget = (double) maintenance_work_mem * 1024;
+
+	if (opts && opts->sample_rows > 0)
+		return want;			/* the sample is the user's choice */
+	fit = (int) Max(1, budget / DefaultTrainingBytes(info, 1));
+	if (want <= fit)
+		return want;
+	if (report)
+		ereport(NOTICE,
+				(errmsg("embq_ivf index uses %d lists instead of the default %d to train within maintenance_work_mem",
+						fit, want),
+				 errhint("Set maintenance_work_mem to at least %.0f MB for the default lists, or set the lists option.",
+						 ceil(DefaultTrainingBytes(info, want) / (1024 * 1024)))));
+	return fit;
+}
+
 /* The planner's estimate of the table's rows. */
 static double
 EstimateRows(Relation heap)
@@ -298,8 +342,9 @@ TrainCentroids(IvfBuildState *bs)
  * bias - 2 x . c over the centroid codes as floats, which is k-means's own
  * assignment (embq_kmeans_assign): for L2 the bias is |c|^2; for inner
  * product 0; for cosine 0 with c scaled to unit length (a zero centroid is
- * never nearest).  That ranks lists as IvfNearestList does, as block dot
- * products instead of one dot product per row and list.
+ * never nearest).  The same geometry as IvfNearestList (which inserts use),
+ * up to float rounding in ties, as block dot products instead of one dot
+ * product per row and list.
  */
 static void
 PrepareCpuAssign(IvfBuildState *bs)
@@ -665,7 +710,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	/* lists and sample size, from the options or the estimated row count */
 	estimated = EstimateRows(heap);
-	bs.lists = opts && opts->lists > 0 ? opts->lists : DefaultLists(estimated);
+	bs.lists = opts && opts->lists > 0 ? opts->lists : DerivedLists(&bs.info, opts, estimated, false);
 	bs.sample_target = opts && opts->sample_rows > 0 ? opts->sample_rows
 		: (int) Min((double) INT_MAX / 2, (double) IVF_SAMPLE_PER_LIST * bs.lists);
 	bs.sample_target = Max(bs.sample_target, bs.lists);
@@ -676,7 +721,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	/* never more lists than rows; derived lists follow the real count */
 	if (!(opts && opts->lists > 0))
-		bs.lists = DefaultLists(bs.rows_seen);
+		bs.lists = DerivedLists(&bs.info, opts, bs.rows_seen, true);
 	bs.lists = (int) Max(1, Min((double) bs.lists, bs.rows_seen));
 	/* k-means needs at least one sample row per list */
 	if (bs.sample_count > 0)

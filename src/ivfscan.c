@@ -8,16 +8,19 @@
  * page item.  bitvec: the item is the code, and the score is the exact
  * distance (hamming, or the bits' inner product with a real[] query).
  * i8vec: the item holds the sign bits of the row's residual from its list's
- * centroid, scored against the query's int8 code with one masked sum
- * (IvfItemDistance): 1/7 of the bytes of the int8 codes at 1024 dimensions,
- * so the pass reads few pages.
+ * centroid, scored against the query held as bit planes, a page of items
+ * per kernel call (IvfScoreItems): 1/7 of the bytes of the int8 codes at
+ * 1024 dimensions, so the pass reads few pages.
  *
  * Rescore (i8vec): the nearest IvfRescoreBatch() candidates by coarse
- * score (10 * embq.rescore_factor, more below 1024 dimensions) are rescored with their int8 codes (read from the code pages
- * their items point at) against the query (asymmetric for a real[] query)
- * and returned in exact distance order; when the executor wants more rows,
- * the next batch of candidates follows, again in exact order within the
- * batch.  embq.rescore_factor = 1 returns the coarse order.
+ * score (10 * embq.rescore_factor, more below 1024 dimensions) are
+ * rescored with their int8 codes (read from the code pages their items
+ * point at) against the query (asymmetric for a real[] query) and returned
+ * in exact distance order; when the executor wants more rows, the next
+ * batch of candidates follows, again in exact order within the batch.
+ * embq.rescore_factor = 1 returns the coarse order.  The coarse pass keeps
+ * only the first IVF_KEPT_BATCHES batches; past those, a second pass over
+ * the same lists collects the candidates after them.
  *
  * When the probed lists run out (a WHERE clause rejects rows, or LIMIT is
  * large), the scan probes the next lists, up to embq.max_probes, instead of
@@ -47,6 +50,13 @@ typedef struct IvfCandidate
 	uint16		off;
 	BlockNumber blk;
 } IvfCandidate;
+
+/*
+ * Batches a rescoring scan's first pass over a segment keeps: enough for a
+ * LIMIT of a few batches (100 rows at 1024 dimensions and the default
+ * factor) without a second pass, few enough that keeping them costs little.
+ */
+#define IVF_KEPT_BATCHES 4
 
 /* A list's distance to the query, for ordering the lists. */
 typedef struct IvfListRank
@@ -90,12 +100,13 @@ typedef struct IvfScanOpaqueData
 	int			batchcap;
 
 	/*
-	 * A rescoring scan's first pass over a segment keeps only the batchsize
-	 * nearest candidates, in batch (a max-heap while it fills).  If the
-	 * executor wants more, the segment's lists are scanned again for the
-	 * candidates after the last of them (cut), which is rarer and dearer.
+	 * A rescoring scan's first pass over a segment keeps only the keep
+	 * nearest candidates (IVF_KEPT_BATCHES batches), in cands as a max-heap
+	 * while it fills.  If the executor wants more than those, the segment's
+	 * lists are scanned again for the candidates after the last of them
+	 * (cut), which is rarer and dearer.
 	 */
-	int			ntop;
+	int			keep;
 	IvfCandidate cut;
 	bool		rest_pending;	/* the segment has candidates after cut */
 	int			seg_first;		/* the segment: list_order[seg_first..probed) */
@@ -254,36 +265,44 @@ SiftDown(IvfCandidate *h, int n, int i, int sign)
 }
 
 /*
- * Offer a candidate to a first pass: keep it if it is among the batchsize
- * nearest so far (batch is a max-heap, farthest kept on top).
+ * Offer a candidate to a first pass: keep it if it is among the keep
+ * nearest so far (cands is a max-heap, the farthest kept on top).
  */
 static inline void
 OfferTop(IvfScanOpaque so, double coarse, ItemPointer tid, BlockNumber blk, int off)
 {
+	IvfCandidate *h = so->cands;
 	IvfCandidate c;
 
-	if (so->ntop == so->batchsize && coarse > so->batch[0].coarse)
+	if (so->ncands == so->keep && coarse > h[0].coarse)
 		return;					/* the common case, decided on the score alone */
 	c.coarse = coarse;
 	c.tid = *tid;
 	c.blk = blk;
 	c.off = (uint16) off;
-	if (so->ntop < so->batchsize)
+	if (so->ncands < so->keep)
 	{
-		/* sift up */
-		int			i = so->ntop++;
+		int			i;
 
-		while (i > 0 && CompareCandidates(&so->batch[(i - 1) / 2], &c) < 0)
+		if (so->ncands == so->candcap)
 		{
-			so->batch[i] = so->batch[(i - 1) / 2];
+			so->candcap = Min(so->keep, so->candcap ? so->candcap * 2 : 256);
+			h = so->cands = so->cands ? repalloc_huge(so->cands, sizeof(IvfCandidate) * so->candcap)
+				: palloc_extended(sizeof(IvfCandidate) * so->candcap, MCXT_ALLOC_HUGE);
+		}
+		/* sift up */
+		i = so->ncands++;
+		while (i > 0 && CompareCandidates(&h[(i - 1) / 2], &c) < 0)
+		{
+			h[i] = h[(i - 1) / 2];
 			i = (i - 1) / 2;
 		}
-		so->batch[i] = c;
+		h[i] = c;
 	}
-	else if (CompareCandidates(&c, &so->batch[0]) < 0)
+	else if (CompareCandidates(&c, &h[0]) < 0)
 	{
-		so->batch[0] = c;
-		SiftDown(so->batch, so->ntop, 0, -1);
+		h[0] = c;
+		SiftDown(h, so->ncands, 0, -1);
 	}
 }
 
@@ -303,7 +322,7 @@ PopCandidate(IvfScanOpaque so)
 typedef enum IvfScanMode
 {
 	IVF_SCAN_ALL,				/* add every entry to the segment */
-	IVF_SCAN_TOP,				/* keep the batchsize nearest (first pass) */
+	IVF_SCAN_TOP,				/* keep the keep nearest (first pass) */
 	IVF_SCAN_REST				/* add the entries after cut (second pass) */
 } IvfScanMode;
 
@@ -380,9 +399,8 @@ ScanLists(IndexScanDesc scan, IvfScanOpaque so, int from, int upto, IvfScanMode 
 }
 
 /*
- * Probe the next lists: a new segment.  A rescoring scan keeps only the
- * first batch (in batch, ntop entries); otherwise every entry goes to the
- * segment of candidates.
+ * Probe the next lists: a new segment of candidates.  A rescoring scan
+ * keeps only the keep nearest of them, and notes whether there were more.
  */
 static bool
 ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
@@ -390,20 +408,22 @@ ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
 	if (so->probed >= so->max_probes)
 		return false;
 	so->ncands = 0;
-	so->ntop = 0;
 	so->seg_first = so->probed;
 	so->probed = Min(so->max_probes, so->probed + Max(1, embq_ivf_probes));
 	NextLists(so, so->probed);
 	ScanLists(scan, so, so->seg_first, so->probed, so->rescore ? IVF_SCAN_TOP : IVF_SCAN_ALL);
 	pgstat_count_index_scan(scan->indexRelation);
-	/* heapified when first needed: a first batch is only selected */
+	so->rest_pending = so->rescore && so->ncands == so->keep;
+	if (so->rest_pending)
+		so->cut = so->cands[0];
+	/* a min-heap when first needed: a first batch is only selected */
 	so->heapified = false;
 	return true;
 }
 
 /*
- * Scan the segment's lists again for every candidate after the first
- * batch.  Coarse scores are a function of the entry and the query, and the
+ * Scan the segment's lists again for every candidate after those the first
+ * pass kept.  Coarse scores are a function of the entry and the query, and the
  * cut compares (score, TID), so pages changed in between (VACUUM, inserts
  * the snapshot cannot see) do not matter.
  */
@@ -649,7 +669,7 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 	so->results = pairingheap_allocate(CompareResults, NULL);
 	so->batch = NULL;
 	so->batchcap = 0;
-	EnsureBatch(so, so->batchsize);
+	so->keep = IVF_KEPT_BATCHES * so->batchsize;
 	so->rest_pending = false;
 	so->started = true;
 }
@@ -685,7 +705,7 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 			Rescore(scan, so, so->rescore ? so->batchsize : 1);
 			continue;
 		}
-		/* a first batch taken: the rest of its segment */
+		/* the kept candidates used up: the rest of their segment */
 		if (so->rest_pending)
 		{
 			ProbeRest(scan, so);
@@ -694,14 +714,6 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 		/* candidates used up: probe further lists */
 		if (!ProbeMore(scan, so))
 			break;
-		if (so->rescore)
-		{
-			/* the first batch of the new segment, kept by the pass itself */
-			so->rest_pending = so->ntop == so->batchsize;
-			if (so->rest_pending)
-				so->cut = so->batch[0];
-			RescoreBatch(scan, so, so->ntop);
-		}
 	}
 	MemoryContextSwitchTo(old);
 	return found;

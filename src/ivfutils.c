@@ -240,7 +240,7 @@ IvfQueryPlanes(IvfQuery *q)
 	int			n = info->dims;
 	int			levels = (1 << IVF_QUERY_PLANES) - 1;
 	int			lo = 127,
-				hi = -127;
+				hi = -128;
 	uint64		usum = 0;
 	uint8	   *u = palloc(n);
 

@@ -91,6 +91,9 @@ embq_kmeans_workspace(size_t n, size_t dim, size_t k)
 		sizeof(int32_t) * 2 * n;
 }
 
+/* Rows assigned between two calls of the progress callback. */
+#define KMEANS_PROGRESS_ROWS 4096
+
 /* Train k centroids; see kmeans.h. */
 int
 embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
@@ -127,7 +130,14 @@ embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 		if (progress)
 			progress(progress_arg, iter);
 		RowNorms(kern, centroids, k, dim, cnorm);
-		embq_kmeans_assign(x, n, centroids, cnorm, k, dim, assign);
+		for (size_t i0 = 0; i0 < n; i0 += KMEANS_PROGRESS_ROWS)
+		{
+			embq_kmeans_assign(x + i0 * dim, n - i0 < KMEANS_PROGRESS_ROWS ? n - i0 : KMEANS_PROGRESS_ROWS,
+							   centroids, cnorm, k, dim, assign + i0);
+			/* an iteration can take minutes with many lists: report within it */
+			if (progress)
+				progress(progress_arg, iter);
+		}
 		if (iter > 0)
 			for (size_t i = 0; i < n; i++)
 				changed += assign[i] != prev[i];

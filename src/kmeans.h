@@ -35,8 +35,9 @@ extern size_t embq_kmeans_workspace(size_t n, size_t dim, size_t k);
  * set, rows of x must be unit length and centroids are renormalized after
  * each update (cosine distance).  An empty cluster is re-seeded with a row
  * of the largest one.  work holds embq_kmeans_workspace() bytes, 8-aligned.
- * progress, when not NULL, is called after each iteration (a caller may
- * check for cancellation there).  Returns the number of iterations run.
+ * progress, when not NULL, is called with the iteration number at its start
+ * and after every few thousand rows assigned (a caller may check for
+ * cancellation there).  Returns the number of iterations run.
  */
 typedef void (*EmbqKmeansProgress) (void *arg, int iter);
 
@@ -46,8 +47,10 @@ extern int	embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 							  EmbqKmeansProgress progress, void *progress_arg);
 
 /*
- * For each of n vectors, the index of the nearest of k centroids by L2
- * (ties to the lower index), given the centroids' squared norms.
+ * For each of n vectors x, the index of the centroid c minimising
+ * cnorm[c] - 2 x . c (ties to the lower index, up to float rounding): the
+ * nearest by L2 when cnorm holds the centroids' squared norms; other
+ * biases give other rankings (the index passes 0 for inner product).
  */
 extern void embq_kmeans_assign(const float *x, size_t n, const float *centroids,
 							   const double *cnorm, size_t k, size_t dim,
