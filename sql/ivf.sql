@@ -252,6 +252,28 @@ RESET maintenance_work_mem;
 CREATE INDEX ivf_wide_default ON ivf_wide USING embq_ivf (e);
 SELECT lists FROM embq_ivf_info('ivf_wide_default');
 DROP TABLE ivf_wide;
+-- k-means and the assignment accumulate in float, at unit scale: rows
+-- scaled by 2^80 (whose products would overflow float) partition exactly
+-- as the same rows unscaled, so the nearest list of each query (all that
+-- one probe with no further probes returns) holds as many rows in both
+CREATE TABLE ivf_scale (id int, small i8vec(64), big i8vec(64));
+INSERT INTO ivf_scale
+SELECT i, v::i8vec(64), (SELECT array_agg(x * 2.0::real ^ 80) FROM unnest(v) x)::i8vec(64)
+FROM (SELECT i, (SELECT array_agg(sin(i * 3.3 + j)::real) FROM generate_series(1, 64) j) v
+      FROM generate_series(1, 2000) i) s;
+CREATE INDEX ivf_scale_small ON ivf_scale USING embq_ivf (small) WITH (lists = 10);
+CREATE INDEX ivf_scale_big ON ivf_scale USING embq_ivf (big) WITH (lists = 10);
+SET embq.probes = 1;
+SET embq.max_probes = 1;
+SELECT q,
+       (SELECT count(*) FROM (SELECT id FROM ivf_scale
+        ORDER BY small <-> (SELECT small FROM ivf_scale WHERE id = q) LIMIT 2000) s) AS small_list,
+       (SELECT count(*) FROM (SELECT id FROM ivf_scale
+        ORDER BY big <-> (SELECT big FROM ivf_scale WHERE id = q) LIMIT 2000) s) AS big_list
+FROM generate_series(1, 5) q;
+RESET embq.max_probes;
+SET embq.probes = 50;
+DROP TABLE ivf_scale;
 SET embq.rescore_factor = 1000;
 
 --

@@ -53,6 +53,7 @@ typedef struct IvfBuildState
 	char	   *centroids;		/* lists codes, packed */
 	float	   *cfloats;		/* i8vec on the CPU: the centroid codes as floats */
 	double	   *cbias;			/* and the bias of each (see PrepareCpuAssign) */
+	double		cscale;			/* the scale of both (UnitScale of the centroids) */
 	TupleDesc	sortdesc;
 	TupleTableSlot *slot;		/* rows going into the sort */
 	TupleTableSlot *sorted;		/* rows coming out of it */
@@ -258,6 +259,32 @@ TrainOnGpu(IvfBuildState *bs, const float *x, int n, float *centroids)
 }
 
 /*
+ * A power of two that brings the largest |x[i]| of n floats into [0.5, 1):
+ * f32_dots accumulates in float, where products of values near 1e20 would
+ * overflow, and scaling by a power of two changes no rounding.
+ */
+static double
+UnitScale(const IvfInfo *info, const float *x, Size n)
+{
+	float		m = info->kern->absmax(x, n);
+	int			e;
+
+	if (!(m > 0) || !isfinite(m))
+		return 1.0;
+	(void) frexp(m, &e);
+	return ldexp(1.0, -e);
+}
+
+/* x[i] *= scale for n floats. */
+static void
+ScaleFloats(float *x, Size n, double scale)
+{
+	if (scale != 1.0)
+		for (Size i = 0; i < n; i++)
+			x[i] = (float) (x[i] * scale);
+}
+
+/*
  * Train the centroids on the sample, within maintenance_work_mem: the
  * sample as floats plus the k-means workspace must fit.
  */
@@ -273,6 +300,7 @@ TrainCentroids(IvfBuildState *bs)
 	float	   *x,
 			   *cf;
 	void	   *work;
+	double		scale;
 
 	bs->centroids = palloc_extended((Size) k * info->codesize, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	if (n == 0)
@@ -314,6 +342,9 @@ TrainCentroids(IvfBuildState *bs)
 					row[j] = (float) (row[j] / norm);
 		}
 	}
+	/* k-means is scale-equivariant: train at unit scale, scale back */
+	scale = UnitScale(info, x, (Size) n * dims);
+	ScaleFloats(x, (Size) n * dims, scale);
 	cf = palloc_extended((Size) k * dims * sizeof(float), MCXT_ALLOC_HUGE);
 	if (!TrainOnGpu(bs, x, n, cf))
 	{
@@ -324,6 +355,7 @@ TrainCentroids(IvfBuildState *bs)
 						  KmeansProgress, NULL);
 		pfree(work);
 	}
+	ScaleFloats(cf, (Size) k * dims, 1.0 / scale);
 	for (int c = 0; c < k; c++)
 		FloatsToCode(info, cf + (Size) c * dims, bs->centroids + (Size) c * info->codesize);
 	pfree(cf);
@@ -357,19 +389,25 @@ PrepareCpuAssign(IvfBuildState *bs)
 	for (int c = 0; c < bs->lists; c++)
 	{
 		float	   *row = bs->cfloats + (Size) c * dims;
-		double		sq;
 
 		CodeToFloats(info, bs->centroids + (Size) c * info->codesize, row);
-		sq = info->kern->f32_sqnorm(row, dims);
-		bs->cbias[c] = info->metric == IVF_METRIC_L2 ? sq : 0;
 		if (info->metric == IVF_METRIC_COSINE)
 		{
-			if (sq > 0)
-				for (Size j = 0; j < dims; j++)
-					row[j] = (float) (row[j] / sqrt(sq));
-			else
-				bs->cbias[c] = INFINITY;
+			double		norm = sqrt(info->kern->f32_sqnorm(row, dims));
+
+			if (norm > 0)
+				ScaleFloats(row, dims, 1.0 / norm);
 		}
+	}
+	/* rows are scaled alike (AssignBatch), which ranks the lists the same */
+	bs->cscale = UnitScale(info, bs->cfloats, (Size) bs->lists * dims);
+	ScaleFloats(bs->cfloats, (Size) bs->lists * dims, bs->cscale);
+	for (int c = 0; c < bs->lists; c++)
+	{
+		double		sq = info->kern->f32_sqnorm(bs->cfloats + (Size) c * dims, dims);
+
+		bs->cbias[c] = info->metric == IVF_METRIC_L2 ? sq
+			: info->metric == IVF_METRIC_COSINE && sq == 0 ? INFINITY : 0;
 	}
 }
 
@@ -405,6 +443,7 @@ AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 		for (int i = 0; i < m; i++)
 			CodeToFloats(info, codes + (Size) (i0 + i) * info->codesize,
 						 x + (Size) i * info->dims);
+		ScaleFloats(x, (Size) m * info->dims, bs->cscale);
 		embq_kmeans_assign(x, m, bs->cfloats, bs->cbias, bs->lists, info->dims, out + i0);
 		CHECK_FOR_INTERRUPTS();
 	}
