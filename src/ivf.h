@@ -195,11 +195,10 @@ typedef struct IvfQuery
 	double		qq;				/* asymmetric only: |q|^2 */
 	/*
 	 * i8vec: the query's int8 code approximated as lo + step * u[j] with
-	 * u[j] < 2^nplanes, held as bit planes for the coarse pass, and the sum
-	 * of that approximation over all dimensions
+	 * u[j] < 2^IVF_QUERY_PLANES, held as bit planes for the coarse pass, and
+	 * the sum of that approximation over all dimensions
 	 */
 	uint8	   *planes;
-	int			nplanes;
 	double		lo;
 	double		step;
 	double		total;

@@ -106,19 +106,26 @@ DefaultLists(double rows)
 }
 
 /*
+ * Bytes that k-means on n sample rows for k lists takes: the sample as
+ * floats, the centroids as floats and the k-means workspace.
+ */
+static Size
+TrainingBytes(Size dims, Size n, Size k)
+{
+	return n * dims * sizeof(float) + k * dims * sizeof(float) +
+		embq_kmeans_workspace(n, dims, k);
+}
+
+/*
  * Bytes that training k lists on IVF_SAMPLE_PER_LIST sample rows each
- * takes: the sample as codes and as floats, the centroids as floats and the
- * k-means workspace (see TrainCentroids).
+ * takes: the sample as codes, and TrainingBytes.
  */
 static double
 DefaultTrainingBytes(const IvfInfo *info, int k)
 {
-	double		per_row = info->codesize + info->dims * sizeof(float) + sizeof(Size) +
-		2 * sizeof(int32),
-				per_list = info->dims * (sizeof(float) + sizeof(double)) + sizeof(double) +
-		sizeof(Size);
+	Size		n = (Size) IVF_SAMPLE_PER_LIST * k;
 
-	return (double) k * (IVF_SAMPLE_PER_LIST * per_row + per_list);
+	return (double) n * info->codesize + (double) TrainingBytes(info->dims, n, k);
 }
 
 /*
@@ -258,6 +265,17 @@ TrainOnGpu(IvfBuildState *bs, const float *x, int n, float *centroids)
 	return false;
 }
 
+/* Scale a row to unit length (cosine ranks by direction); a zero row stays. */
+static void
+UnitLength(const IvfInfo *info, float *row)
+{
+	double		norm = sqrt(info->kern->f32_sqnorm(row, info->dims));
+
+	if (norm > 0)
+		for (int j = 0; j < info->dims; j++)
+			row[j] = (float) (row[j] / norm);
+}
+
 /*
  * A power of two that brings the largest |x[i]| of n floats into [0.5, 1):
  * f32_dots accumulates in float, where products of values near 1e20 would
@@ -306,8 +324,7 @@ TrainCentroids(IvfBuildState *bs)
 	if (n == 0)
 		return;					/* no rows: zero centroids, every row to list 0 */
 
-	need = (Size) n * dims * sizeof(float) + (Size) k * dims * sizeof(float) +
-		embq_kmeans_workspace(n, dims, k);
+	need = TrainingBytes(dims, n, k);
 	if (need > budget)
 	{
 		/* use fewer sample rows, down to 4 per list */
@@ -334,13 +351,7 @@ TrainCentroids(IvfBuildState *bs)
 
 		CodeToFloats(info, bs->sample + (Size) i * info->codesize, row);
 		if (info->metric == IVF_METRIC_COSINE)
-		{
-			double		norm = sqrt(info->kern->f32_sqnorm(row, dims));
-
-			if (norm > 0)
-				for (Size j = 0; j < dims; j++)
-					row[j] = (float) (row[j] / norm);
-		}
+			UnitLength(info, row);
 	}
 	/* k-means is scale-equivariant: train at unit scale, scale back */
 	scale = UnitScale(info, x, (Size) n * dims);
@@ -392,12 +403,7 @@ PrepareCpuAssign(IvfBuildState *bs)
 
 		CodeToFloats(info, bs->centroids + (Size) c * info->codesize, row);
 		if (info->metric == IVF_METRIC_COSINE)
-		{
-			double		norm = sqrt(info->kern->f32_sqnorm(row, dims));
-
-			if (norm > 0)
-				ScaleFloats(row, dims, 1.0 / norm);
-		}
+			UnitLength(info, row);
 	}
 	/* rows are scaled alike (AssignBatch), which ranks the lists the same */
 	bs->cscale = UnitScale(info, bs->cfloats, (Size) bs->lists * dims);

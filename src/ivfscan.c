@@ -220,23 +220,23 @@ NextLists(IvfScanOpaque so, int upto)
 	}
 }
 
+/* Room for one more candidate in the segment, which holds at most limit. */
+static void
+GrowCandidates(IvfScanOpaque so, int limit)
+{
+	if (so->ncands < so->candcap)
+		return;
+	so->candcap = Min(limit, so->candcap ? so->candcap * 2 : 1024);
+	so->cands = so->cands ? repalloc_huge(so->cands, sizeof(IvfCandidate) * so->candcap)
+		: palloc_extended(sizeof(IvfCandidate) * so->candcap, MCXT_ALLOC_HUGE);
+}
+
 /* Append one candidate to the segment (made a heap once it is complete). */
 static void
-AddCandidate(IvfScanOpaque so, double coarse, ItemPointer tid, BlockNumber blk, int off)
+AddCandidate(IvfScanOpaque so, const IvfCandidate *c)
 {
-	IvfCandidate *c;
-
-	if (so->ncands == so->candcap)
-	{
-		so->candcap = so->candcap ? so->candcap * 2 : 1024;
-		so->cands = so->cands ? repalloc_huge(so->cands, sizeof(IvfCandidate) * so->candcap)
-			: palloc_extended(sizeof(IvfCandidate) * so->candcap, MCXT_ALLOC_HUGE);
-	}
-	c = &so->cands[so->ncands++];
-	c->coarse = coarse;
-	c->tid = *tid;
-	c->blk = blk;
-	c->off = (uint16) off;
+	GrowCandidates(so, INT_MAX);
+	so->cands[so->ncands++] = *c;
 }
 
 /*
@@ -269,40 +269,26 @@ SiftDown(IvfCandidate *h, int n, int i, int sign)
  * nearest so far (cands is a max-heap, the farthest kept on top).
  */
 static inline void
-OfferTop(IvfScanOpaque so, double coarse, ItemPointer tid, BlockNumber blk, int off)
+OfferTop(IvfScanOpaque so, const IvfCandidate *c)
 {
-	IvfCandidate *h = so->cands;
-	IvfCandidate c;
-
-	if (so->ncands == so->keep && coarse > h[0].coarse)
-		return;					/* the common case, decided on the score alone */
-	c.coarse = coarse;
-	c.tid = *tid;
-	c.blk = blk;
-	c.off = (uint16) off;
 	if (so->ncands < so->keep)
 	{
 		int			i;
 
-		if (so->ncands == so->candcap)
-		{
-			so->candcap = Min(so->keep, so->candcap ? so->candcap * 2 : 256);
-			h = so->cands = so->cands ? repalloc_huge(so->cands, sizeof(IvfCandidate) * so->candcap)
-				: palloc_extended(sizeof(IvfCandidate) * so->candcap, MCXT_ALLOC_HUGE);
-		}
+		GrowCandidates(so, so->keep);
 		/* sift up */
 		i = so->ncands++;
-		while (i > 0 && CompareCandidates(&h[(i - 1) / 2], &c) < 0)
+		while (i > 0 && CompareCandidates(&so->cands[(i - 1) / 2], c) < 0)
 		{
-			h[i] = h[(i - 1) / 2];
+			so->cands[i] = so->cands[(i - 1) / 2];
 			i = (i - 1) / 2;
 		}
-		h[i] = c;
+		so->cands[i] = *c;
 	}
-	else if (CompareCandidates(&c, &h[0]) < 0)
+	else if (CompareCandidates(c, &so->cands[0]) < 0)
 	{
-		h[0] = c;
-		SiftDown(h, so->ncands, 0, -1);
+		so->cands[0] = *c;
+		SiftDown(so->cands, so->ncands, 0, -1);
 	}
 }
 
@@ -370,15 +356,20 @@ ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, BlockNumber blk, IvfSca
 		for (int i = 0; i < opaque->nitems; i++)
 		{
 			const IvfCoarseItem *ci = (const IvfCoarseItem *) (items + (Size) i * so->info.itemsize);
-			BlockNumber cblk = twotier ? ci->codeblk : InvalidBlockNumber;
-			int			coff = twotier ? ci->codeoff : 0;
+			IvfCandidate c;
 
+			/* the common case of a first pass, decided on the score alone */
+			if (mode == IVF_SCAN_TOP && so->ncands == so->keep &&
+				so->scores[i] > so->cands[0].coarse)
+				continue;
+			c.coarse = so->scores[i];
+			c.tid = tids[i];
+			c.blk = twotier ? ci->codeblk : InvalidBlockNumber;
+			c.off = twotier ? ci->codeoff : 0;
 			if (mode == IVF_SCAN_TOP)
-				OfferTop(so, so->scores[i], &tids[i], cblk, coff);
-			else if (mode == IVF_SCAN_ALL || so->scores[i] > so->cut.coarse ||
-					 (so->scores[i] == so->cut.coarse &&
-					  ItemPointerCompare(&tids[i], &so->cut.tid) > 0))
-				AddCandidate(so, so->scores[i], &tids[i], cblk, coff);
+				OfferTop(so, &c);
+			else if (mode == IVF_SCAN_ALL || CompareCandidates(&c, &so->cut) > 0)
+				AddCandidate(so, &c);
 		}
 		blk = opaque->nextblkno;
 		UnlockReleaseBuffer(buf);

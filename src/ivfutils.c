@@ -249,7 +249,6 @@ IvfQueryPlanes(IvfQuery *q)
 		lo = Min(lo, c[j]);
 		hi = Max(hi, c[j]);
 	}
-	q->nplanes = IVF_QUERY_PLANES;
 	q->lo = lo;
 	q->step = hi > lo ? (double) (hi - lo) / levels : 1.0;
 	for (int j = 0; j < n; j++)
@@ -258,8 +257,8 @@ IvfQueryPlanes(IvfQuery *q)
 		usum += u[j];
 	}
 	q->total = q->lo * n + q->step * (double) usum;
-	q->planes = palloc(EMBQ_PLANE_BYTES(n) * q->nplanes);
-	embq_bit_planes(u, n, q->nplanes, q->planes);
+	q->planes = palloc(EMBQ_PLANE_BYTES(n) * IVF_QUERY_PLANES);
+	embq_bit_planes(u, n, IVF_QUERY_PLANES, q->planes);
 	q->sums = palloc(sizeof(uint64) * info->capacity);
 	pfree(u);
 }
@@ -511,7 +510,7 @@ IvfScoreItems(const IvfQuery *q, const char *items, int n, double qc, double *ou
 		return;
 	}
 	info->kern->plane_sums((const uint8_t *) items + offsetof(IvfCoarseItem, mask), info->itemsize,
-						   n, info->dims, q->planes, q->nplanes, q->sums);
+						   n, info->dims, q->planes, IVF_QUERY_PLANES, q->sums);
 	scale = CodeScale(q->code);
 	for (int i = 0; i < n; i++)
 	{
