@@ -13,6 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <math.h>
 #include <string.h>
 
 #include "kernels_impl.h"
@@ -107,17 +108,60 @@ embq_f32_dot_portable(const float *a, const float *b, size_t n)
 	return embq_reduce_lanes(lanes);
 }
 
+/* Residual of two scaled int8 vectors and its norms; see kernels.h. */
+void
+embq_i8_residual(const int8_t *x, double a, const int8_t *y, double b, size_t n,
+				 float *r, double *l1, double *l2)
+{
+	double		s1[EMBQ_FLOAT_LANES] = {0};
+	double		s2[EMBQ_FLOAT_LANES] = {0};
+	size_t		j = 0;
+
+	/* whole rounds of lanes first, so the inner loop has a fixed trip count */
+	for (; j + EMBQ_FLOAT_LANES <= n; j += EMBQ_FLOAT_LANES)
+		for (int k = 0; k < EMBQ_FLOAT_LANES; k++)
+		{
+			float		v = (float) (a * x[j + k] - b * y[j + k]);
+
+			r[j + k] = v;
+			s1[k] += fabs(v);
+			s2[k] += (double) v * v;
+		}
+	for (int k = 0; j < n; j++, k++)
+	{
+		float		v = (float) (a * x[j] - b * y[j]);
+
+		r[j] = v;
+		s1[k] += fabs(v);
+		s2[k] += (double) v * v;
+	}
+	*l1 = embq_reduce_lanes(s1);
+	*l2 = embq_reduce_lanes(s2);
+}
+
 /* LSB-first sign mask of floats; see kernels.h. */
 void
 embq_sign_mask(const float *x, size_t n, uint8_t *out)
 {
 	size_t		i;
 
-	for (i = 0; i < EMBQ_BITBYTES(n); i++)
-		out[i] = 0;
-	for (i = 0; i < n; i++)
-		if (x[i] > 0)
-			out[i >> 3] |= (uint8_t) (1u << (i & 7));
+	/* branch-free: the signs of residuals are coin flips to a predictor */
+	for (i = 0; i + 8 <= n; i += 8)
+	{
+		unsigned	b = 0;
+
+		for (int k = 0; k < 8; k++)
+			b |= (unsigned) (x[i + k] > 0) << k;
+		out[i >> 3] = (uint8_t) b;
+	}
+	if (i < n)
+	{
+		unsigned	b = 0;
+
+		for (int k = 0; i + k < n; k++)
+			b |= (unsigned) (x[i + k] > 0) << k;
+		out[i >> 3] = (uint8_t) b;
+	}
 }
 
 #ifdef EMBQ_X86

@@ -391,26 +391,16 @@ IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 	const int8_t *c = CodeInt8(code);
 	const int8_t *cc = CodeInt8(centroid);
 	double		scale = CodeScale(code),
-				cscale = CodeScale(centroid),
-				l1 = 0,
-				l2 = 0,
-				sq = 0,
-				norm,
+				norm = scale * sqrt((double) info->kern->i8_dot(c, c, info->dims)),
+				l1,
+				l2,
 				alpha;
 	float	   *r = palloc(sizeof(float) * info->dims);
 
-	for (int j = 0; j < info->dims; j++)
-		sq += (double) c[j] * c[j];
-	norm = scale * sqrt(sq);
 	/* cosine ranks by direction: the residual of the unit vector */
 	if (info->metric == IVF_METRIC_COSINE && norm > 0)
 		scale /= norm;
-	for (int j = 0; j < info->dims; j++)
-	{
-		r[j] = (float) (scale * c[j] - cscale * cc[j]);
-		l1 += fabs(r[j]);
-		l2 += (double) r[j] * r[j];
-	}
+	embq_i8_residual(c, scale, cc, CodeScale(centroid), info->dims, r, &l1, &l2);
 
 	/*
 	 * q . r estimated as alpha * (q . s) with alpha = |r|^2 / sum |r_j|, not

@@ -130,6 +130,14 @@ extern double embq_reduce_lanes(const double *lanes);
 extern float embq_quantize_i8(const float *x, size_t n, int8_t *codes);
 
 /*
+ * r[j] = (float) (a * x[j] - b * y[j]) for int8 codes x, y (the residual of
+ * a code from a centroid), with l1 = sum |r[j]| and l2 = sum r[j]^2 summed
+ * in double over EMBQ_FLOAT_LANES lanes.
+ */
+extern void embq_i8_residual(const int8_t *x, double a, const int8_t *y, double b, size_t n,
+							 float *r, double *l1, double *l2);
+
+/*
  * LSB-first sign mask: bit j % 8 of byte j / 8 is (x[j] > 0), padding bits
  * zero; the masks plane_sums takes.
  */

@@ -1407,7 +1407,7 @@ test_i8(void)
 }
 
 /* ---------------------------------------------------------------------
- * 1 + 2. plane_sums, embq_bit_planes and embq_sign_mask
+ * 1 + 2. plane_sums, embq_bit_planes, embq_sign_mask and embq_i8_residual
  * ---------------------------------------------------------------------
  */
 
@@ -1456,6 +1456,36 @@ test_masked_case(size_t n, int pat)
 				bad = 1;
 		CHECK(!bad, "sign_mask: %s: wrong bit or nonzero padding", ctx);
 		buf_free(&bm);
+	}
+
+	/* the residual of a from b: floats as written, norms to double rounding */
+	{
+		const double sa = 0.013 + 0.001 * (double) pat,
+					sb = 0.0071;
+		float	   *rr = xmalloc(sizeof(float) * (n + 1));
+		long double e1 = 0,
+					e2 = 0;
+		double		l1,
+					l2;
+		int			bad = 0;
+
+		rr[n] = 12345.0f;
+		embq_i8_residual(a, sa, b, sb, n, rr, &l1, &l2);
+		for (i = 0; i < n; i++)
+		{
+			float		v = (float) (sa * a[i] - sb * b[i]);
+
+			if (memcmp(&v, &rr[i], sizeof(float)) != 0)
+				bad = 1;
+			e1 += fabsl((long double) v);
+			e2 += (long double) v * v;
+		}
+		CHECK(!bad && rr[n] == 12345.0f, "i8_residual: n=%zu pattern=%s: wrong residual",
+			  n, i8_pattern_names[pat]);
+		CHECK(fabsl(l1 - e1) <= 1e-12L * e1 && fabsl(l2 - e2) <= 1e-12L * e2,
+			  "i8_residual: n=%zu pattern=%s: norms %.17g %.17g, expected %.17Lg %.17Lg",
+			  n, i8_pattern_names[pat], l1, l2, e1, e2);
+		free(rr);
 	}
 
 	for (kind = 0; kind < 4; kind++)
@@ -2510,7 +2540,7 @@ main(void)
 	run_group("hamming/and_or/popcount", test_bytes);
 	run_group("bits_float_dot/binarize", test_bitdims);
 	run_group("i8_dot/i8_dot3", test_i8);
-	run_group("plane_sums/bit_planes/sign_mask", test_masked);
+	run_group("plane_sums/bit_planes/sign_mask/i8_residual", test_masked);
 	run_group("i8 large n", test_large_n);
 	run_group("f32 kernels/i8_encode", test_float);
 	run_group("i8_encode halves", test_encode_halves);
