@@ -34,6 +34,11 @@ queries; then steps 4-7 with 784 in place of 384 and N_REAL=69,900.
 
 Usage: make_bench_data.py [OUT.fvecs] [--queries Q.fvecs] [--rows 200000]
                           [--dim 1024] [--source debian|fashion-mnist]
+                          [--export-base BASE.npz]
+
+--export-base saves the source rows of steps 1-3 (or the Fashion-MNIST rows) as
+per-row int8 codes and stops; test/gpu/build_bench.py lifts them on a machine
+that cannot embed text, with steps 4-7 as here (lifted_rows).
 """
 import argparse
 import glob
@@ -159,6 +164,64 @@ def fashion_mnist(cache_dir):
     return allx[:-N_QUERIES], allx[-N_QUERIES:], len(allx)
 
 
+def lifted_rows(base, q, rows, dim, chunk=10_000):
+    """Steps 4-7 of the recipe: the lifted unit queries, a generator of
+    (first row, float32 block of unit rows) for rows 0..rows-1, and the noise
+    sigma.  Deterministic given base and q."""
+    base = base.astype(np.float64)
+    q = q.astype(np.float64)
+    n_real, d_in = base.shape
+    mean = base.mean(axis=0)
+    R = np.random.default_rng(2).standard_normal((d_in, dim)) / np.sqrt(dim)
+    lb = (base - mean) @ R
+    lq = (q - mean) @ R
+    sigma = NOISE_REL * np.sqrt(np.mean(lb ** 2))
+    lq /= np.linalg.norm(lq, axis=1, keepdims=True)
+
+    def blocks():
+        rng = np.random.default_rng(3)
+        for s in range(0, rows, chunk):
+            e = min(rows, s + chunk)
+            idx = np.arange(s, e)
+            blk = lb[idx % n_real].copy()
+            synth = idx >= n_real
+            if synth.any():
+                blk[synth] += rng.standard_normal((int(synth.sum()), dim)) * sigma
+            blk /= np.linalg.norm(blk, axis=1, keepdims=True)
+            yield s, blk.astype(np.float32)
+
+    return lq.astype(np.float32), blocks(), sigma
+
+
+def quantize_rows(x):
+    """Per-row absmax int8 codes and float32 scales (embq's quantize_int8)."""
+    x = np.asarray(x, dtype=np.float32)
+    scale = (np.abs(x).max(axis=1).astype(np.float64) / 127).astype(np.float32)
+    safe = np.where(scale > 0, scale, 1).astype(np.float64)
+    y = x.astype(np.float64) / safe[:, None]
+    codes = np.clip(np.trunc(y + np.copysign(0.5, y)), -127, 127).astype(np.int8)
+    return codes, scale
+
+
+def export_base(path, base, q, source):
+    """Save the source rows as int8 codes (a quarter of the bytes, cosine to
+    the float rows above 0.9999) for machines that cannot embed text: the GPU
+    benchmark carries this file (test/gpu/pg_carry.sh)."""
+    bc, bs = quantize_rows(base)
+    qc, qs = quantize_rows(q)
+    np.savez_compressed(path, base_codes=bc, base_scales=bs, query_codes=qc, query_scales=qs,
+                        source=np.array(source))
+    log("wrote %s: %d x %d base rows and %d queries as int8" % (path, len(bc), bc.shape[1], len(qc)))
+
+
+def load_exported_base(path):
+    """The rows export_base saved, as float32 (base, queries, source)."""
+    z = np.load(path)
+    base = z["base_codes"].astype(np.float32) * z["base_scales"][:, None]
+    q = z["query_codes"].astype(np.float32) * z["query_scales"][:, None]
+    return base, q, str(z["source"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out", nargs="?", default="/tmp/embq_bench/bench1024.fvecs")
@@ -166,6 +229,8 @@ def main():
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--dim", type=int, default=1024)
     ap.add_argument("--source", choices=["debian", "fashion-mnist"], default="debian")
+    ap.add_argument("--export-base", metavar="NPZ", default=None,
+                    help="save the source rows (before step 4) as int8 codes to NPZ and stop")
     a = ap.parse_args()
     qpath = a.queries or a.out[:-len(".fvecs")] + "_queries.fvecs"
     cache_dir = os.path.dirname(os.path.abspath(a.out))
@@ -175,32 +240,16 @@ def main():
         base, q, n_src = debian_embeddings(cache_dir)
     else:
         base, q, n_src = fashion_mnist(cache_dir)
-    base = base.astype(np.float64)
-    q = q.astype(np.float64)
+    if a.export_base:
+        export_base(a.export_base, base, q, a.source)
+        return
     n_real, d_in = base.shape
     log("source %s: %d real base rows x %d dims (from %d available), %d queries"
         % (a.source, n_real, d_in, n_src, len(q)))
-
-    mean = base.mean(axis=0)
-    R = np.random.default_rng(2).standard_normal((d_in, a.dim)) / np.sqrt(a.dim)
-    lb = (base - mean) @ R
-    lq = (q - mean) @ R
-    rms = np.sqrt(np.mean(lb ** 2))
-    sigma = NOISE_REL * rms
-
+    lq, chunks, sigma = lifted_rows(base, q, a.rows, a.dim)
     out = np.empty((a.rows, a.dim), dtype=np.float32)
-    rng = np.random.default_rng(3)
-    chunk = 10_000
-    for s in range(0, a.rows, chunk):
-        e = min(a.rows, s + chunk)
-        idx = np.arange(s, e)
-        blk = lb[idx % n_real].copy()
-        synth = idx >= n_real
-        if synth.any():
-            blk[synth] += rng.standard_normal((int(synth.sum()), a.dim)) * sigma
-        blk /= np.linalg.norm(blk, axis=1, keepdims=True)
-        out[s:e] = blk
-    lq /= np.linalg.norm(lq, axis=1, keepdims=True)
+    for s, blk in chunks:
+        out[s:s + len(blk)] = blk
 
     write_fvecs(a.out, out)
     write_fvecs(qpath, lq)

@@ -11,6 +11,10 @@
 #       unprivileged user, build the same index with embq.gpu = on and = off,
 #       and check that the GPU build took the GPU path and answers with the
 #       same recall as the CPU build.  Ends with `N passed, N failed`.
+#   bash test/gpu/pg_carry.sh bench [ARGS]   there: the same cluster, then
+#       test/gpu/build_bench.py ARGS (default 1M x 1024 rows): the index
+#       build timed on the GPU and on the CPU, with recall; the table for
+#       docs/BENCHMARKS.md goes to stdout and $OUT.  Needs python3 + numpy.
 #
 # `run` also works on a machine without a GPU (it then checks the CPU path
 # and that embq.gpu = on fails with a reason), which is how it is tried here.
@@ -35,11 +39,27 @@ prepare() {
     cp embq.so embq.control "sql/embq--0.1.0.sql" "$CARRY/embq/"
     if [ -f cuda/libembq_cuda.so ]; then cp cuda/libembq_cuda.so "$CARRY/embq/"; fi
     cp ../shared/data/minilm-sap/sap_fiori_minilm384_all.fvecs "$CARRY/data/"
+    bench_base "$CARRY/data/base.npz"
     du -sh "$CARRY"
 }
 
-run() {
-    # globals: the EXIT trap needs them after run() returns
+# The benchmark's source rows as int8 (18 MB): the MiniLM embeddings of
+# Debian descriptions when make_bench_data.py has them cached (embedding
+# them anew takes sentence-transformers and ten minutes), else the pixels
+# of Debian's Fashion-MNIST package.
+bench_base() {
+    local cache=${EMBQ_BENCH_DIR:-/tmp/embq_bench}
+    if [ -f "$cache/minilm_debian_50000.npz" ]; then
+        python3 test/bench/make_bench_data.py "$cache/bench1024.fvecs" --export-base "$1"
+    else
+        python3 test/bench/make_bench_data.py "$cache/bench1024.fvecs" --source fashion-mnist --export-base "$1"
+    fi
+}
+
+# Unpack the carried PostgreSQL, install embq into it and start a throwaway
+# cluster as an unprivileged user, with extra server options "$@".
+start_cluster() {
+    # globals: the EXIT trap and the callers need them
     root=/tmp/pgroot data=/tmp/pgroot-data user=embqgpu port=5477
     bindir="$root/usr/lib/postgresql/$PGMAJOR/bin"
     # a cluster left by an earlier run goes first
@@ -58,9 +78,20 @@ run() {
     mkdir -p "$data" && chown "$user" "$data"
     run_as() { if [ "$(id -u)" -eq 0 ]; then su "$user" -s /bin/bash -c "export LD_LIBRARY_PATH='$LD_LIBRARY_PATH'; $*"; else bash -c "$*"; fi; }
     run_as "'$bindir/initdb' -D '$data/db' -A trust -U postgres --no-locale -E UTF8 >'$data/initdb.log'"
-    run_as "'$bindir/pg_ctl' -D '$data/db' -o \"-p $port -k $data -c fsync=off -c listen_addresses=''\" -l '$data/server.log' -w start >/dev/null"
+    run_as "'$bindir/pg_ctl' -D '$data/db' -o \"-p $port -k $data -c fsync=off -c listen_addresses='' $*\" -l '$data/server.log' -w start >/dev/null"
     stop_cluster() { run_as "'$bindir/pg_ctl' -D '$data/db' -m immediate stop" >/dev/null 2>&1 || true; }
     trap 'rc=$?; stop_cluster; exit $rc' EXIT
+}
+
+# The index build benchmark: big buffers so that the table stays in memory.
+bench() {
+    start_cluster -c shared_buffers=8GB -c max_wal_size=32GB -c checkpoint_timeout=1h
+    python3 test/gpu/build_bench.py --psql "$bindir/psql" --host "$data" --port "$port" \
+        --base "$CARRY/data/base.npz" "$@"
+}
+
+run() {
+    start_cluster
 
     # the real MiniLM vectors as a real[] CSV
     python3 - "$CARRY/data/sap_fiori_minilm384_all.fvecs" "$data/vectors.csv" <<'PY'
@@ -141,5 +172,6 @@ evaluate() {
 case "${1:-}" in
     prepare) prepare ;;
     run) run ;;
-    *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+    bench) shift; bench "$@" ;;
+    *) echo "usage: $0 prepare|run|bench [build_bench.py options]" >&2; exit 2 ;;
 esac
