@@ -201,11 +201,11 @@ SET embq.rescore_factor = 2;
 TRUNCATE ivf_index_result;
 INSERT INTO ivf_index_result SELECT * FROM ivf_knn;
 SELECT * FROM ivf_top10 WHERE kind NOT LIKE '%bit%' AND kind NOT LIKE 'hamming%';
--- factor 2 with every list probed and LIMIT 3000 (the whole table): the
--- first four batches of 640 come from the scan's first pass, which keeps
--- only those 2560 candidates; the last batch (440) from a second pass over
--- the same lists for the rows after them.  Every row comes back exactly
--- once, and in exact order within each batch of 640.
+-- factor 2 with every list probed and LIMIT 3000 (the whole table): a
+-- batch takes 640 candidates at a time (more rounds of 640 while the last
+-- still reaches its 10 nearest rows), so the order may break only where a
+-- round of 640 ends.  Every row comes back exactly once, and in exact order
+-- within each batch.
 SELECT op, count(*) AS n, count(DISTINCT id) AS distinct_ids,
        count(*) FILTER (WHERE (rn - 1) % 640 <> 0 AND d < prev) AS unordered_in_batch
 FROM (SELECT '<-> real[]' AS op, id, d, row_number() OVER () AS rn, lag(d) OVER () AS prev
@@ -223,16 +223,25 @@ FROM (SELECT '<-> real[]' AS op, id, d, row_number() OVER () AS rn, lag(d) OVER 
       LATERAL (SELECT id, e <#> q.qf AS d FROM ivf_items ORDER BY e <#> q.qf LIMIT 3000) k
       WHERE q.qid = 1) t
 GROUP BY op ORDER BY op;
--- 1024 dimensions, one list per segment: at factor 2 a batch is 20 rows and
--- the first pass keeps 80, fewer than a list holds, so every segment of a
--- whole-table scan takes a first and a second pass: still every row once
+-- 1024 dimensions, one list per segment: at factor 2 a batch round is 20
+-- rows and the first pass keeps 160 (8 rounds), fewer than a list holds, so
+-- every segment of a whole-table scan takes a first and a second pass:
+-- still every row once
 CREATE TABLE ivf_wide (id int, e i8vec(1024));
 INSERT INTO ivf_wide
 SELECT i, (SELECT array_agg(sin(i * 7.1 + j * 0.37 + (i % 7) * j * 0.01)::real) FROM generate_series(1, 1024) j)
 FROM generate_series(1, 600) i;
-CREATE INDEX ivf_wide_l2 ON ivf_wide USING embq_ivf (e) WITH (lists = 4);
+CREATE INDEX ivf_wide_l2 ON ivf_wide USING embq_ivf (e) WITH (lists = 2);
 SET embq.probes = 1;
 SET embq.rescore_factor = 2;
+-- the lists the two queries below probe first hold more than 160 rows
+SET embq.max_probes = 1;
+SELECT (SELECT count(*) FROM (SELECT id FROM ivf_wide
+        ORDER BY e <-> (SELECT e FROM ivf_wide WHERE id = 1) LIMIT 600) s) > 160 AS first_list,
+       (SELECT count(*) FROM (SELECT id FROM ivf_wide
+        ORDER BY e <-> (SELECT array_agg(cos(j * 0.5)::real) FROM generate_series(1, 1024) j)
+        LIMIT 600) s) > 160 AS second_list;
+RESET embq.max_probes;
 EXPLAIN (COSTS OFF) SELECT id FROM ivf_wide ORDER BY e <-> (SELECT e FROM ivf_wide WHERE id = 1) LIMIT 600;
 SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids
 FROM (SELECT id FROM ivf_wide ORDER BY e <-> (SELECT e FROM ivf_wide WHERE id = 1) LIMIT 600) s;
@@ -241,6 +250,44 @@ FROM (SELECT id FROM ivf_wide
       ORDER BY e <-> (SELECT array_agg(cos(j * 0.5)::real) FROM generate_series(1, 1024) j)
       LIMIT 600) s;
 SET embq.probes = 50;
+-- a batch grows where the sign-bit order is least reliable: 10 clusters of
+-- 100 near-duplicates (1024 dimensions, one list, so that no k-means enters)
+-- and a query beside each.  Among near-duplicates the order of the sign-bit
+-- estimates is close to random: batches of a fixed 20, 40 or 80 candidates
+-- (factors 2, 4, 8) found 40, 53 and 87 of the 100 rows of the exact top
+-- 10s.  Taking another round of candidates while the last round still
+-- reaches the batch's 10 nearest rows (4 rounds at most) finds 86 at
+-- factor 2 and all 100 from factor 4, the exact order kept within the top 10
+SELECT setseed(0.42);
+CREATE TABLE ivf_dup_base AS
+SELECT b, array_agg((random() - 0.5)::float8 ORDER BY j) AS v
+FROM generate_series(1, 10) b, generate_series(1, 1024) j GROUP BY b;
+CREATE TABLE ivf_dup (id int, e i8vec(1024));
+INSERT INTO ivf_dup
+SELECT (b - 1) * 100 + c, (SELECT array_agg((x + 0.2 * (random() - 0.5))::real) FROM unnest(v) x)
+FROM ivf_dup_base, generate_series(1, 100) c ORDER BY b, c;
+CREATE TABLE ivf_dup_q AS
+SELECT b AS qid, (SELECT array_agg((x + 0.3 * (random() - 0.5))::real) FROM unnest(v) x) AS q
+FROM ivf_dup_base ORDER BY b;
+CREATE INDEX ivf_dup_cos ON ivf_dup USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 1);
+CREATE TABLE ivf_dup_exact AS
+SELECT qid, ARRAY(SELECT id FROM ivf_dup ORDER BY e <=> q, id LIMIT 10) AS ids FROM ivf_dup_q;
+CREATE VIEW ivf_dup_found AS
+SELECT current_setting('embq.rescore_factor') AS factor,
+       sum((SELECT count(*) FROM unnest(r.ids) i WHERE i = ANY (x.ids))) AS top10_found,
+       count(*) FILTER (WHERE EXISTS (SELECT FROM generate_series(2, 10) n
+                                      WHERE r.ds[n] < r.ds[n - 1])) AS unordered_top10
+FROM ivf_dup_q q JOIN ivf_dup_exact x USING (qid),
+     LATERAL (SELECT array_agg(id) AS ids, array_agg(d) AS ds
+              FROM (SELECT id, e <=> q.q AS d FROM ivf_dup ORDER BY e <=> q.q LIMIT 10) s) r;
+SET embq.rescore_factor = 2;
+SELECT * FROM ivf_dup_found;
+SET embq.rescore_factor = 4;
+SELECT * FROM ivf_dup_found;
+SET embq.rescore_factor = 8;
+SELECT * FROM ivf_dup_found;
+DROP TABLE ivf_dup, ivf_dup_base, ivf_dup_q, ivf_dup_exact CASCADE;
+SET embq.rescore_factor = 2;
 -- without the lists option, lists default to 2 * sqrt(rows) = 48 here, but
 -- no more than maintenance_work_mem can train on 50 sample rows each
 SET maintenance_work_mem = '1MB';

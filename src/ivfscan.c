@@ -16,11 +16,13 @@
  * score (10 * embq.rescore_factor, more below 1024 dimensions) are
  * rescored with their int8 codes (read from the code pages their items
  * point at) against the query (asymmetric for a real[] query) and returned
- * in exact distance order; when the executor wants more rows, the next
- * batch of candidates follows, again in exact order within the batch.
- * embq.rescore_factor = 1 returns the coarse order.  The coarse pass keeps
- * only the first IVF_KEPT_BATCHES batches; past those, a second pass over
- * the same lists collects the candidates after them.
+ * in exact distance order; a batch takes more rounds of candidates while
+ * the last round still reaches its nearest rows (NextBatch).  When the
+ * executor wants more rows, the next batch of candidates follows, again in
+ * exact order within the batch.  embq.rescore_factor = 1 returns the coarse
+ * order.  The coarse pass keeps only the first IVF_KEPT_BATCHES rounds;
+ * past those, a second pass over the same lists collects the candidates
+ * after them.
  *
  * When the probed lists run out (a WHERE clause rejects rows, or LIMIT is
  * large), the scan probes the next lists, up to embq.max_probes, instead of
@@ -52,11 +54,23 @@ typedef struct IvfCandidate
 } IvfCandidate;
 
 /*
- * Batches a rescoring scan's first pass over a segment keeps: enough for a
- * LIMIT of a few batches (100 rows at 1024 dimensions and the default
- * factor) without a second pass, few enough that keeping them costs little.
+ * Rounds of batchsize candidates a rescoring scan's first pass over a
+ * segment keeps: enough for a LIMIT of a few batches (100 rows at 1024
+ * dimensions and the default factor, even when batches grow) without a
+ * second pass, few enough that keeping them costs little.
  */
-#define IVF_KEPT_BATCHES 4
+#define IVF_KEPT_BATCHES 8
+
+/*
+ * A rescoring batch serves the next IVF_BATCH_ROWS rows.  It starts with
+ * batchsize candidates and takes batchsize more, up to IVF_BATCH_ROUNDS
+ * rounds in all, while the last round still placed a row among the batch's
+ * IVF_BATCH_ROWS nearest: where many rows are about as near as the query's
+ * true neighbours (near-duplicates, dense regions, large tables) the
+ * coarse order is least reliable, and there the batch grows.
+ */
+#define IVF_BATCH_ROWS 10
+#define IVF_BATCH_ROUNDS 4
 
 /* A list's distance to the query, for ordering the lists. */
 typedef struct IvfListRank
@@ -64,6 +78,13 @@ typedef struct IvfListRank
 	double		rank;
 	int			list;
 } IvfListRank;
+
+/* One of a batch's nearest rescored rows: its distance and its round. */
+typedef struct IvfBatchBest
+{
+	double		distance;
+	int			round;
+} IvfBatchBest;
 
 typedef struct IvfResult
 {
@@ -113,6 +134,13 @@ typedef struct IvfScanOpaqueData
 
 	pairingheap *results;		/* rescored, nearest first */
 	double	   *scores;			/* coarse scores of one page's items */
+
+	/*
+	 * The current batch's IVF_BATCH_ROWS nearest rescored rows so far, a
+	 * max-heap on distance, each with the round that rescored it.
+	 */
+	IvfBatchBest best[IVF_BATCH_ROWS];
+	int			nbest;
 } IvfScanOpaqueData;
 
 typedef IvfScanOpaqueData *IvfScanOpaque;
@@ -533,13 +561,63 @@ EnsureBatch(IvfScanOpaque so, int count)
 }
 
 /*
+ * Offer a rescored row's distance to the batch's IVF_BATCH_ROWS nearest
+ * (a max-heap, the farthest on top).
+ */
+static void
+OfferBest(IvfScanOpaque so, double distance, int round)
+{
+	IvfBatchBest *h = so->best;
+	IvfBatchBest x = {distance, round};
+	int			i;
+
+	if (so->nbest < IVF_BATCH_ROWS)
+	{
+		/* sift up */
+		for (i = so->nbest++; i > 0 && h[(i - 1) / 2].distance < distance; i = (i - 1) / 2)
+			h[i] = h[(i - 1) / 2];
+		h[i] = x;
+		return;
+	}
+	if (!(distance < h[0].distance))
+		return;
+	/* replace the farthest and sift down */
+	for (i = 0;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= so->nbest)
+			break;
+		if (child + 1 < so->nbest && h[child + 1].distance > h[child].distance)
+			child++;
+		if (h[child].distance <= distance)
+			break;
+		h[i] = h[child];
+		i = child;
+	}
+	h[i] = x;
+}
+
+/* Whether a round placed a row among the batch's nearest, or they are too few. */
+static bool
+RoundReached(IvfScanOpaque so, int round)
+{
+	if (so->nbest < IVF_BATCH_ROWS)
+		return true;
+	for (int i = 0; i < so->nbest; i++)
+		if (so->best[i].round == round)
+			return true;
+	return false;
+}
+
+/*
  * Rescore the n candidates in batch: exact distance from their code, read
  * from its code page, into the result heap.  A slot whose TID is no longer
  * the candidate's was freed by VACUUM (the row is dead) and maybe reused:
  * the candidate is skipped.
  */
 static void
-RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n)
+RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n, int round)
 {
 	Buffer		buf = InvalidBuffer;
 
@@ -560,9 +638,13 @@ RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n)
 		if (IvfPageGetOpaque(page)->flags == IVF_CODE &&
 			c->off < IvfPageGetOpaque(page)->nitems &&
 			ItemPointerEquals(&IvfTids(page)[c->off], &c->tid))
-			AddResult(so, IvfExactDistance(&so->query, IvfItems(page, so->info.codecapacity) +
-										   (Size) c->off * so->info.codesize),
-					  &c->tid);
+		{
+			double		d = IvfExactDistance(&so->query, IvfItems(page, so->info.codecapacity) +
+											 (Size) c->off * so->info.codesize);
+
+			AddResult(so, d, &c->tid);
+			OfferBest(so, d, round);
+		}
 	}
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
@@ -570,10 +652,10 @@ RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n)
 
 /*
  * Move the nearest count candidates of the segment into the result heap,
- * rescoring them when asked to.
+ * rescoring them (as the given round of a batch) when asked to.
  */
 static void
-Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
+Rescore(IndexScanDesc scan, IvfScanOpaque so, int count, int round)
 {
 	int			n = 0;
 
@@ -596,7 +678,25 @@ Rescore(IndexScanDesc scan, IvfScanOpaque so, int count)
 			AddResult(so, so->batch[i].coarse, &so->batch[i].tid);
 		return;
 	}
-	RescoreBatch(scan, so, n);
+	RescoreBatch(scan, so, n, round);
+}
+
+/*
+ * The next batch: batchsize candidates rescored, and batchsize more while
+ * the last round still reached the batch's nearest rows (see
+ * IVF_BATCH_ROUNDS).  Every row of the batch is in the result heap before
+ * the first is returned, so a batch comes back in exact distance order.
+ */
+static void
+NextBatch(IndexScanDesc scan, IvfScanOpaque so)
+{
+	so->nbest = 0;
+	for (int round = 0; round < IVF_BATCH_ROUNDS && so->ncands > 0; round++)
+	{
+		Rescore(scan, so, so->batchsize, round);
+		if (!RoundReached(so, round))
+			break;
+	}
 }
 
 /* ambeginscan */
@@ -693,7 +793,10 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 		/* the next batch; without rescoring the coarse order is the order */
 		if (so->ncands > 0)
 		{
-			Rescore(scan, so, so->rescore ? so->batchsize : 1);
+			if (so->rescore)
+				NextBatch(scan, so);
+			else
+				Rescore(scan, so, 1, 0);
 			continue;
 		}
 		/* the kept candidates used up: the rest of their segment */
