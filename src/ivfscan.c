@@ -54,23 +54,25 @@ typedef struct IvfCandidate
 } IvfCandidate;
 
 /*
- * Rounds of batchsize candidates a rescoring scan's first pass over a
- * segment keeps: enough for a LIMIT of a few batches (100 rows at 1024
- * dimensions and the default factor, even when batches grow) without a
- * second pass, few enough that keeping them costs little.
+ * Batchsizes of candidates a rescoring scan's first pass over a segment
+ * keeps: enough for a LIMIT of a few batches (100 rows at 1024 dimensions
+ * and the default factor, even when batches grow) without a second pass,
+ * few enough that keeping them costs little.
  */
 #define IVF_KEPT_BATCHES 8
 
 /*
- * A rescoring batch serves the next IVF_BATCH_ROWS rows.  It starts with
- * batchsize candidates and takes batchsize more, up to IVF_BATCH_ROUNDS
- * rounds in all, while the last round still placed a row among the batch's
- * IVF_BATCH_ROWS nearest: where many rows are about as near as the query's
- * true neighbours (near-duplicates, dense regions, large tables) the
- * coarse order is least reliable, and there the batch grows.
+ * A rescoring batch serves the next IVF_BATCH_ROWS rows.  It rescores
+ * candidates in rounds of half a batchsize, nearest by coarse score first:
+ * two rounds (batchsize candidates), then one more at a time, up to
+ * IVF_BATCH_ROUNDS rounds in all (4 batchsizes), while the last round still
+ * placed a row among the batch's IVF_BATCH_ROWS nearest.  Where many rows
+ * are about as near as the query's true neighbours (near-duplicates, dense
+ * regions, large tables) the coarse order is least reliable, and there the
+ * batch grows.
  */
 #define IVF_BATCH_ROWS 10
-#define IVF_BATCH_ROUNDS 4
+#define IVF_BATCH_ROUNDS 8
 
 /* A list's distance to the query, for ordering the lists. */
 typedef struct IvfListRank
@@ -682,19 +684,25 @@ Rescore(IndexScanDesc scan, IvfScanOpaque so, int count, int round)
 }
 
 /*
- * The next batch: batchsize candidates rescored, and batchsize more while
- * the last round still reached the batch's nearest rows (see
- * IVF_BATCH_ROUNDS).  Every row of the batch is in the result heap before
- * the first is returned, so a batch comes back in exact distance order.
+ * The next batch: rounds of half a batchsize candidates rescored, two and
+ * then more while the last round still reached the batch's nearest rows
+ * (see IVF_BATCH_ROUNDS).  Every row of the batch is in the result heap
+ * before the first is returned, so a batch comes back in exact distance
+ * order.
  */
 static void
 NextBatch(IndexScanDesc scan, IvfScanOpaque so)
 {
+	int			half = Max(1, so->batchsize / 2);
+
 	so->nbest = 0;
 	for (int round = 0; round < IVF_BATCH_ROUNDS && so->ncands > 0; round++)
 	{
-		Rescore(scan, so, so->batchsize, round);
-		if (!RoundReached(so, round))
+		/* past the first batchsize, pop from a heap instead of selecting again */
+		if (round == 2 && !so->heapified)
+			Heapify(so);
+		Rescore(scan, so, round == 1 ? so->batchsize - half : half, round);
+		if (round >= 1 && !RoundReached(so, round))
 			break;
 	}
 }
