@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * densekernels.c
- *		Dense float kernels for k-means: dot products of a block of rows
- *		against a block of centroids.
+ *		Dense kernels for k-means and the index build's assignment: dot
+ *		products of a block of rows against a block of centroids, in float
+ *		(f32_dots) and exactly on int8 codes (i8_dots).
  *
  * k-means assignment is a matrix product, and computing it one dot product
  * at a time reloads every centroid for every row.  These kernels work on
@@ -39,6 +40,24 @@ embq_f32_dots_portable(const float *x, size_t nx, const float *c, size_t nc, siz
 
 			for (size_t d = 0; d < dim; d++)
 				s += a[d] * b[d];
+			out[i * nc + j] = s;
+		}
+}
+
+/* Portable int8 block dot products, one pair at a time. */
+void
+embq_i8_dots_portable(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, size_t ldc,
+					  size_t nc, size_t dim, int32_t *out)
+{
+	for (size_t i = 0; i < nx; i++)
+		for (size_t j = 0; j < nc; j++)
+		{
+			const int8_t *a = x + i * ldx,
+					   *b = c + j * ldc;
+			int32_t		s = 0;
+
+			for (size_t d = 0; d < dim; d++)
+				s += (int32_t) a[d] * b[d];
 			out[i * nc + j] = s;
 		}
 }
@@ -194,6 +213,175 @@ embq_f32_dots_avx512(const float *x, size_t nx, const float *c, size_t nc, size_
 					 float *out)
 {
 	DotsByTiles(x, nx, c, nc, dim, out, 4, Tile4x4);
+}
+
+/*
+ * Centroid codes per cache block of i8_dots: 256 x 1024 bytes = 256 kB,
+ * within L2.
+ */
+#define I8_CBLOCK 256
+
+/* Int8 dot products of up to 4 rows x 4 centroids, into res[row][centroid]. */
+typedef void (*I8Tile) (const int8_t *const *r, const int8_t *const *k, size_t dim,
+						int32_t res[4][4]);
+
+/*
+ * Int8 block dot products by tiles of rows x 4 centroids, over blocks of
+ * centroids that stay in the L2 cache.  A tile that multiplies the rows
+ * offset by +128 (unsigned, for VNNI) returns x.c + 128 sum(c): with
+ * offset set the centroids' sums are taken once per block and the excess
+ * subtracted.
+ */
+static void
+I8DotsByTiles(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, size_t ldc, size_t nc,
+			  size_t dim, int32_t *out, int rows, I8Tile tile, int offset)
+{
+	int32_t		excess[I8_CBLOCK];
+
+	for (size_t jb = 0; jb < nc; jb += I8_CBLOCK)
+	{
+		size_t		jend = jb + I8_CBLOCK < nc ? jb + I8_CBLOCK : nc;
+
+		for (size_t j = jb; j < jend; j++)
+		{
+			int32_t		sum = 0;
+
+			for (size_t d = 0; offset && d < dim; d++)
+				sum += c[j * ldc + d];
+			excess[j - jb] = 128 * sum;
+		}
+		for (size_t i = 0; i < nx; i += rows)
+			for (size_t j = jb; j < jend; j += 4)
+			{
+				const int8_t *r[4],
+						   *k[4];
+				int32_t		res[4][4];
+
+				TILE_POINTERS(r, x, i, rows, nx, ldx);
+				TILE_POINTERS(k, c, j, 4, jend, ldc);
+				tile(r, k, dim, res);
+				for (int a = 0; a < rows && i + a < nx; a++)
+					for (int b = 0; b < 4 && j + b < jend; b++)
+						out[(i + a) * nc + j + b] = res[a][b] - excess[j + b - jb];
+			}
+	}
+}
+
+/* Horizontal sum of eight int32 lanes (the caller bounds it within int32). */
+EMBQ_TARGET_AVX2 static inline int32_t
+HsumEpi32(__m256i v)
+{
+	__m128i		s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(s);
+}
+
+/*
+ * AVX2 int8 dot products of a 2 x 4 tile: codes widened to int16 and
+ * multiplied in pairs into int32 (vpmaddwd), 16 codes per step.
+ */
+EMBQ_TARGET_AVX2 static void
+I8Tile2x4(const int8_t *const *r, const int8_t *const *k, size_t dim, int32_t res[4][4])
+{
+	size_t		full = dim - dim % 16;
+	__m256i		acc[2][4];
+	int32_t		tail[2][4] = {{0}};
+
+	for (int a = 0; a < 2; a++)
+		for (int b = 0; b < 4; b++)
+			acc[a][b] = _mm256_setzero_si256();
+	for (size_t d = 0; d < full; d += 16)
+	{
+		__m256i		x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (r[0] + d))),
+					x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (r[1] + d)));
+
+		for (int b = 0; b < 4; b++)
+		{
+			__m256i		y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (k[b] + d)));
+
+			acc[0][b] = _mm256_add_epi32(acc[0][b], _mm256_madd_epi16(x0, y));
+			acc[1][b] = _mm256_add_epi32(acc[1][b], _mm256_madd_epi16(x1, y));
+		}
+	}
+	for (size_t d = full; d < dim; d++)
+		for (int a = 0; a < 2; a++)
+			for (int b = 0; b < 4; b++)
+				tail[a][b] += (int32_t) r[a][d] * k[b][d];
+	for (int a = 0; a < 2; a++)
+		for (int b = 0; b < 4; b++)
+			res[a][b] = HsumEpi32(acc[a][b]) + tail[a][b];
+}
+
+/* AVX2 int8 block dot products: 2 x 4 tiles. */
+EMBQ_TARGET_AVX2 void
+embq_i8_dots_avx2(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, size_t ldc,
+				  size_t nc, size_t dim, int32_t *out)
+{
+	I8DotsByTiles(x, ldx, nx, c, ldc, nc, dim, out, 2, I8Tile2x4, 0);
+}
+
+/*
+ * An AVX-512 VNNI 4 x 4 int8 tile: vpdpbusd multiplies unsigned by signed
+ * bytes, so the rows go in offset by +128 (XOR 0x80) and I8DotsByTiles
+ * takes 128 sum(c) off.  Masked-off bytes load as 0 in the centroids, so
+ * the rows' 0x80 there adds nothing.  An int32 lane gains at most
+ * 4 * 255 * 127 per 64 codes: below 2^31 for any dim <= 16000.
+ */
+#define I8_COLUMN(kp, c0, c1, c2, c3, d, m) \
+	do { \
+		__m512i y_ = _mm512_maskz_loadu_epi8((m), (kp) + (d)); \
+		c0 = _mm512_dpbusd_epi32(c0, x0_, y_); \
+		c1 = _mm512_dpbusd_epi32(c1, x1_, y_); \
+		c2 = _mm512_dpbusd_epi32(c2, x2_, y_); \
+		c3 = _mm512_dpbusd_epi32(c3, x3_, y_); \
+	} while (0)
+#define I8_STEP4(d, m) \
+	do { \
+		__m512i x0_ = _mm512_xor_si512(_mm512_maskz_loadu_epi8((m), r0 + (d)), flip), \
+				x1_ = _mm512_xor_si512(_mm512_maskz_loadu_epi8((m), r1 + (d)), flip), \
+				x2_ = _mm512_xor_si512(_mm512_maskz_loadu_epi8((m), r2 + (d)), flip), \
+				x3_ = _mm512_xor_si512(_mm512_maskz_loadu_epi8((m), r3 + (d)), flip); \
+		I8_COLUMN(k0, a00, a10, a20, a30, d, m); \
+		I8_COLUMN(k1, a01, a11, a21, a31, d, m); \
+		I8_COLUMN(k2, a02, a12, a22, a32, d, m); \
+		I8_COLUMN(k3, a03, a13, a23, a33, d, m); \
+	} while (0)
+
+/* AVX-512 VNNI int8 dot products of one 4 x 4 tile, rows offset by +128. */
+EMBQ_TARGET_AVX512 static void
+I8Tile4x4(const int8_t *const *r, const int8_t *const *k, size_t dim, int32_t res[4][4])
+{
+	const int8_t *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
+	const int8_t *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
+	const __m512i flip = _mm512_set1_epi8((char) 0x80);
+	__m512i		a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00,
+				a10 = a00, a11 = a00, a12 = a00, a13 = a00,
+				a20 = a00, a21 = a00, a22 = a00, a23 = a00,
+				a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+	size_t		full = dim - dim % 64;
+
+	for (size_t d = 0; d < full; d += 64)
+		I8_STEP4(d, (__mmask64) ~0ULL);
+	if (dim % 64)
+		I8_STEP4(full, (__mmask64) ((1ULL << (dim % 64)) - 1));
+	{
+		__m512i		all[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
+								 {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+
+		for (int a = 0; a < 4; a++)
+			for (int b = 0; b < 4; b++)
+				res[a][b] = _mm512_reduce_add_epi32(all[a][b]);
+	}
+}
+
+/* AVX-512 VNNI int8 block dot products: 4 x 4 tiles. */
+EMBQ_TARGET_AVX512 void
+embq_i8_dots_avx512(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, size_t ldc,
+					size_t nc, size_t dim, int32_t *out)
+{
+	I8DotsByTiles(x, ldx, nx, c, ldc, nc, dim, out, 4, I8Tile4x4, 1);
 }
 
 #endif							/* EMBQ_X86 */

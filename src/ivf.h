@@ -214,6 +214,19 @@ typedef struct IvfCache
 	double	   *csqnorm;		/* i8vec: |centroid|^2 of each list */
 } IvfCache;
 
+/* Scale of an i8vec code (stored unaligned before the codes). */
+static inline float
+CodeScale(const char *code)
+{
+	float		s;
+
+	memcpy(&s, code, sizeof(float));
+	return s;
+}
+
+/* The int8 codes of an i8vec code, after its scale. */
+#define CodeInt8(code) ((const int8_t *) ((code) + sizeof(float)))
+
 /* ivfutils.c */
 extern IvfCache *IvfGetCache(Relation index);
 extern int	IvfCodeSize(int metric, int dims);

@@ -51,9 +51,9 @@ typedef struct IvfBuildState
 
 	/* assigning */
 	char	   *centroids;		/* lists codes, packed */
-	float	   *cfloats;		/* i8vec on the CPU: the centroid codes as floats */
-	double	   *cbias;			/* and the bias of each (see PrepareCpuAssign) */
-	double		cscale;			/* the scale of both (UnitScale of the centroids) */
+	double	   *cadd;			/* i8vec on the CPU: the rank key of each */
+	double	   *cmul;			/* centroid (see PrepareCpuAssign) */
+	int32_t    *dots;			/* a chunk of rows' dot products with them */
 	TupleDesc	sortdesc;
 	TupleTableSlot *slot;		/* rows going into the sort */
 	TupleTableSlot *sorted;		/* rows coming out of it */
@@ -210,12 +210,11 @@ CodeToFloats(const IvfInfo *info, const char *code, float *out)
 	}
 	else
 	{
-		float		scale;
-		const int8 *c = (const int8 *) (code + sizeof(float));
+		double		scale = CodeScale(code);
+		const int8_t *c = CodeInt8(code);
 
-		memcpy(&scale, code, sizeof(float));
 		for (int j = 0; j < info->dims; j++)
-			out[j] = (float) ((double) scale * c[j]);
+			out[j] = (float) (scale * c[j]);
 	}
 }
 
@@ -377,83 +376,106 @@ TrainCentroids(IvfBuildState *bs)
 #define IVF_ASSIGN_BATCH 4096
 #define IVF_ASSIGN_BATCH_GPU 65536
 
-/* Rows converted to floats at a time by AssignBatch. */
-#define IVF_ASSIGN_CHUNK 256
+/* Rows whose dot products with every centroid AssignBatch takes at a time. */
+#define IVF_ASSIGN_CHUNK 64
 
 /*
- * Set up the CPU assignment of i8vec rows: the nearest list minimises
- * bias - 2 x . c over the centroid codes as floats, which is k-means's own
- * assignment (embq_kmeans_assign): for L2 the bias is |c|^2; for inner
- * product 0; for cosine 0 with c scaled to unit length (a zero centroid is
- * never nearest).  The same geometry as IvfNearestList (which inserts use),
- * up to float rounding in ties, as block dot products instead of one dot
- * product per row and list.
+ * Set up the CPU assignment of i8vec rows.  The int8 dot product x.c of a
+ * row with each centroid is exact (i8_dots), and the nearest list is the
+ * one with the least key cadd - f(x) cmul x.c, the operator class's own
+ * distance up to terms that are equal for every list (so the same lists as
+ * IvfNearestList, which inserts use, up to rounding in ties):
+ *   L2:      |sx x - sc c|^2 - sx^2 |x|^2 = sc^2 |c|^2 - sx (2 sc) x.c
+ *   IP:      -sx sc x.c ranks as -sc x.c
+ *   cosine:  1 - x.c / (|x| |c|) ranks as -x.c / |c|; a zero centroid,
+ *            whose distance is NaN, is never nearest.
  */
 static void
 PrepareCpuAssign(IvfBuildState *bs)
 {
 	const IvfInfo *info = &bs->info;
-	Size		dims = info->dims;
 
-	bs->cfloats = palloc_extended((Size) bs->lists * dims * sizeof(float), MCXT_ALLOC_HUGE);
-	bs->cbias = palloc(sizeof(double) * bs->lists);
+	bs->cadd = palloc(sizeof(double) * bs->lists);
+	bs->cmul = palloc(sizeof(double) * bs->lists);
+	bs->dots = palloc_extended(sizeof(int32_t) * IVF_ASSIGN_CHUNK * bs->lists, MCXT_ALLOC_HUGE);
 	for (int c = 0; c < bs->lists; c++)
 	{
-		float	   *row = bs->cfloats + (Size) c * dims;
+		const char *code = bs->centroids + (Size) c * info->codesize;
+		const int8_t *cc = CodeInt8(code);
+		double		sc = CodeScale(code),
+					cc2 = (double) info->kern->i8_dot(cc, cc, info->dims);
 
-		CodeToFloats(info, bs->centroids + (Size) c * info->codesize, row);
-		if (info->metric == IVF_METRIC_COSINE)
-			UnitLength(info, row);
-	}
-	/* rows are scaled alike (AssignBatch), which ranks the lists the same */
-	bs->cscale = UnitScale(info, bs->cfloats, (Size) bs->lists * dims);
-	ScaleFloats(bs->cfloats, (Size) bs->lists * dims, bs->cscale);
-	for (int c = 0; c < bs->lists; c++)
-	{
-		double		sq = info->kern->f32_sqnorm(bs->cfloats + (Size) c * dims, dims);
-
-		bs->cbias[c] = info->metric == IVF_METRIC_L2 ? sq
-			: info->metric == IVF_METRIC_COSINE && sq == 0 ? INFINITY : 0;
+		switch (info->metric)
+		{
+			case IVF_METRIC_L2:
+				bs->cadd[c] = sc * sc * cc2;
+				bs->cmul[c] = 2 * sc;
+				break;
+			case IVF_METRIC_IP:
+				bs->cadd[c] = 0;
+				bs->cmul[c] = sc;
+				break;
+			default:
+				bs->cadd[c] = sc == 0 || cc2 == 0 ? INFINITY : 0;
+				bs->cmul[c] = sc == 0 || cc2 == 0 ? 0 : 1 / sqrt(cc2);
+				break;
+		}
 	}
 }
 
 /*
  * Assign a batch of codes to their nearest lists.  The CPU path scores
- * every centroid for every code; it is the batch kernel the GPU path
- * replaces.
+ * every centroid for every code, as blocked int8 matrix products; it is
+ * the batch kernel the GPU path replaces.
  */
 static void
 AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 {
 	const IvfInfo *info = &bs->info;
-	float	   *x;
+	Size		cs = info->codesize;
 
-	if (bs->cfloats == NULL && !IVF_METRIC_IS_BIT(info->metric))
-		PrepareCpuAssign(bs);	/* first CPU batch */
-	if (bs->cfloats == NULL)
+	if (IVF_METRIC_IS_BIT(info->metric))
 	{
 		for (int i = 0; i < n; i++)
 		{
-			out[i] = IvfNearestList(info, codes + (Size) i * info->codesize, bs->centroids,
-									bs->lists);
+			out[i] = IvfNearestList(info, codes + (Size) i * cs, bs->centroids, bs->lists);
 			if ((i & 255) == 255)
 				CHECK_FOR_INTERRUPTS();
 		}
 		return;
 	}
-	x = palloc(sizeof(float) * IVF_ASSIGN_CHUNK * info->dims);
+	if (bs->cadd == NULL)
+		PrepareCpuAssign(bs);	/* first CPU batch */
 	for (int i0 = 0; i0 < n; i0 += IVF_ASSIGN_CHUNK)
 	{
 		int			m = Min(IVF_ASSIGN_CHUNK, n - i0);
 
+		info->kern->i8_dots(CodeInt8(codes + (Size) i0 * cs), cs, m, CodeInt8(bs->centroids), cs,
+							bs->lists, info->dims, bs->dots);
 		for (int i = 0; i < m; i++)
-			CodeToFloats(info, codes + (Size) (i0 + i) * info->codesize,
-						 x + (Size) i * info->dims);
-		ScaleFloats(x, (Size) m * info->dims, bs->cscale);
-		embq_kmeans_assign(x, m, bs->cfloats, bs->cbias, bs->lists, info->dims, out + i0);
+		{
+			const int32_t *dot = bs->dots + (Size) i * bs->lists;
+			double		f = info->metric == IVF_METRIC_L2 ? CodeScale(codes + (Size) (i0 + i) * cs) : 1,
+						best = INFINITY;
+			int			besti = 0;
+
+			/* a zero row is at NaN from every centroid by cosine: list 0, as inserts */
+			if (info->metric == IVF_METRIC_COSINE && CodeScale(codes + (Size) (i0 + i) * cs) == 0)
+				f = NAN;
+			for (int c = 0; c < bs->lists; c++)
+			{
+				double		key = bs->cadd[c] - f * bs->cmul[c] * dot[c];
+
+				if (key < best)
+				{
+					best = key;
+					besti = c;
+				}
+			}
+			out[i0 + i] = besti;
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
-	pfree(x);
 }
 
 /* Assign the waiting batch and queue its rows, sorted by list, for writing. */
@@ -808,10 +830,11 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.batch_lists = palloc(sizeof(int32_t) * bs.batch_size);
 	table_index_build_scan(heap, index, indexInfo, true, true, AssignCallback, &bs, NULL);
 	FlushBatch(&bs);
-	if (bs.cfloats)
+	if (bs.cadd)
 	{
-		pfree(bs.cfloats);
-		pfree(bs.cbias);
+		pfree(bs.cadd);
+		pfree(bs.cmul);
+		pfree(bs.dots);
 	}
 	tuplesort_performsort(bs.sort);
 

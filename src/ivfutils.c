@@ -20,18 +20,6 @@
 #define IVF_PAGE_USABLE \
 	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(IvfPageOpaqueData)))
 
-/* Scale of an i8vec code (stored unaligned before the codes). */
-static inline float
-CodeScale(const char *code)
-{
-	float		s;
-
-	memcpy(&s, code, sizeof(float));
-	return s;
-}
-
-#define CodeInt8(code) ((const int8_t *) ((code) + sizeof(float)))
-
 /* Bytes of one code of a metric's column type. */
 int
 IvfCodeSize(int metric, int dims)

@@ -81,6 +81,15 @@ typedef struct EmbqKernels
 							 float *out);
 
 	/*
+	 * out[i * nc + j] = x_i . c_j for nx int8 code rows (row i at x + i *
+	 * ldx) and nc centroid codes (c + j * ldc) of dim codes in [-127, 127],
+	 * exact in int32 (dim <= 16000): the index build's assignment of rows to
+	 * lists, as blocked matrix products
+	 */
+	void		(*i8_dots) (const int8_t *x, size_t ldx, size_t nx, const int8_t *c,
+							size_t ldc, size_t nc, size_t dim, int32_t *out);
+
+	/*
 	 * Pack bit j = (x[j] > t[j]) into out (ceil(n/8) bytes, padding zero);
 	 * t == NULL means thresholds of zero.
 	 */

@@ -803,7 +803,7 @@ init_variants(void)
 
 		CHECK(k->name && k->hamming && k->and_or_count && k->popcount &&
 			  k->bits_float_dot && k->i8_dot && k->plane_sums && k->i8_dot3 &&
-			  k->f32_i8_dot && k->f32_i8_l2sq && k->f32_sqnorm && k->f32_dots &&
+			  k->f32_i8_dot && k->f32_i8_l2sq && k->f32_sqnorm && k->f32_dots && k->i8_dots &&
 			  k->binarize && k->i8_binarize && k->absmax && k->i8_encode,
 			  "variant %d (%s) has a NULL member", i, k->name ? k->name : "?");
 		if (embq_kernels_supported(k))
@@ -1458,7 +1458,11 @@ test_masked_case(size_t n, int pat)
 		buf_free(&bm);
 	}
 
-	/* the residual of a from b: floats as written, norms to double rounding */
+	/*
+	 * the residual of a from b: floats as written; norms bit for bit as 16
+	 * lanes reduced by embq_reduce_lanes, and within double rounding of the
+	 * exact sums
+	 */
 	{
 		const double sa = 0.013 + 0.001 * (double) pat,
 					sb = 0.0071;
@@ -1466,7 +1470,9 @@ test_masked_case(size_t n, int pat)
 		long double e1 = 0,
 					e2 = 0;
 		double		l1,
-					l2;
+					l2,
+					lane1[EMBQ_FLOAT_LANES] = {0},
+					lane2[EMBQ_FLOAT_LANES] = {0};
 		int			bad = 0;
 
 		rr[n] = 12345.0f;
@@ -1477,11 +1483,15 @@ test_masked_case(size_t n, int pat)
 
 			if (memcmp(&v, &rr[i], sizeof(float)) != 0)
 				bad = 1;
+			lane1[i % EMBQ_FLOAT_LANES] += fabs(v);
+			lane2[i % EMBQ_FLOAT_LANES] += (double) v * v;
 			e1 += fabsl((long double) v);
 			e2 += (long double) v * v;
 		}
 		CHECK(!bad && rr[n] == 12345.0f, "i8_residual: n=%zu pattern=%s: wrong residual",
 			  n, i8_pattern_names[pat]);
+		CHECK(l1 == embq_reduce_lanes(lane1) && l2 == embq_reduce_lanes(lane2),
+			  "i8_residual: n=%zu pattern=%s: norms not the lane sums", n, i8_pattern_names[pat]);
 		CHECK(fabsl(l1 - e1) <= 1e-12L * e1 && fabsl(l2 - e2) <= 1e-12L * e2,
 			  "i8_residual: n=%zu pattern=%s: norms %.17g %.17g, expected %.17Lg %.17Lg",
 			  n, i8_pattern_names[pat], l1, l2, e1, e2);
@@ -2406,6 +2416,92 @@ test_f32_dots(void)
 }
 
 /*
+ * i8_dots: every variant exactly equal to an int64 reference, on row and
+ * centroid strides wider than dim (codes inside i8vec values), unaligned,
+ * with random codes and with all +-127 (the largest sums).
+ */
+static void
+test_i8_dots(void)
+{
+	static const size_t nxs[] = {1, 3, 4, 5, 9, 64};
+	static const size_t ncs[] = {1, 2, 4, 7, 63, 64, 65, 257, 300};
+	static const size_t dims[] = {1, 7, 15, 16, 17, 63, 64, 65, 100, 384, 1024, 4097, 16000};
+	Rng			r;
+
+	rng_seed(&r, case_seed(12, 0, 0));
+	for (size_t di = 0; di < sizeof(dims) / sizeof(dims[0]); di++)
+		for (size_t xi = 0; xi < sizeof(nxs) / sizeof(nxs[0]); xi++)
+			for (size_t ci = 0; ci < sizeof(ncs) / sizeof(ncs[0]); ci++)
+				for (int extreme = 0; extreme < 2; extreme++)
+				{
+					size_t		d = dims[di],
+								nx = nxs[xi],
+								nc = ncs[ci],
+								ldx = d + 5,
+								ldc = d + 4 + (d % 3);
+					int8_t	   *xb,
+							   *cb;
+					const int8_t *x,
+							   *c;
+
+					if (d == 16000 && (nx > 5 || nc > 7))
+						continue;	/* the longest rows on small blocks only */
+					xb = xmalloc(nx * ldx + 1);
+					cb = xmalloc(nc * ldc + 1);
+					x = xb + 1;	/* unaligned */
+					c = cb;
+					for (size_t i = 0; i < nx * ldx + 1; i++)
+						xb[i] = extreme ? (int8_t) ((i & 1) ? 127 : -127)
+							: (int8_t) ((int) (rng_next(&r) % 255) - 127);
+					for (size_t i = 0; i < nc * ldc + 1; i++)
+						cb[i] = extreme ? (int8_t) ((i % 3) ? -127 : 127)
+							: (int8_t) ((int) (rng_next(&r) % 255) - 127);
+					if (extreme)
+					{
+						/* equal signs everywhere: every sum as large as it gets */
+						for (size_t i = 0; i < nx * ldx; i++)
+							((int8_t *) x)[i] = 127;
+						for (size_t i = 0; i < nc * ldc; i++)
+							cb[i] = (int8_t) ((i / ldc) % 2 ? -127 : 127);
+					}
+					for (int vi = 0; vi < n_tested; vi++)
+					{
+						const EmbqKernels *k = tested[vi];
+						Buf			bo;
+						int			bad = 0;
+						char		ctx[200];
+
+						snprintf(ctx, sizeof(ctx), "variant=%s rows=%zu centroids=%zu dim=%zu%s",
+								 k->name, nx, nc, d, extreme ? " extreme" : "");
+						buf_out(&bo, sizeof(int32_t) * nx * nc, 4);
+						k->i8_dots(x, ldx, nx, c, ldc, nc, d, (int32_t *) bo.p);
+						check_guard("i8_dots", ctx, &bo);
+						for (size_t i = 0; i < nx && !bad; i++)
+							for (size_t j = 0; j < nc && !bad; j++)
+							{
+								int64_t		ref = 0;
+								int32_t		got;
+
+								for (size_t t = 0; t < d; t++)
+									ref += (int64_t) x[i * ldx + t] * c[j * ldc + t];
+								memcpy(&got, bo.p + (i * nc + j) * sizeof(int32_t), sizeof(got));
+								if (got != ref)
+								{
+									bad = 1;
+									CHECK(0, "i8_dots: %s: row %zu centroid %zu: expected %lld, got %d",
+										  ctx, i, j, (long long) ref, got);
+								}
+							}
+						if (!bad)
+							CHECK(1, "i8_dots");
+						buf_free(&bo);
+					}
+					free(xb);
+					free(cb);
+				}
+}
+
+/*
  * k-means on well-separated clusters: every cluster is recovered (each
  * centroid within 0.1 of a true centre, each row assigned with its cluster),
  * runs are deterministic for a seed, spherical centroids are unit length,
@@ -2549,6 +2645,7 @@ main(void)
 	run_group("all_finite", test_all_finite);
 	run_group("f32_dot", test_f32_dot);
 	run_group("f32_dots", test_f32_dots);
+	run_group("i8_dots", test_i8_dots);
 	run_group("kmeans", test_kmeans);
 
 	printf("%lld passed, %lld failed\n", n_passed, n_failed);
