@@ -255,9 +255,9 @@ SET embq.probes = 50;
 -- and a query beside each; coordinates are hashes scaled to [-0.5, 0.5), the
 -- same on every platform.  Among near-duplicates the order of the sign-bit
 -- estimates is close to random: a fixed batch of 10 * factor candidates
--- found 31, 50 and 85 of the 100 rows of the exact top 10s at factors 2, 4
+-- found 23, 52 and 85 of the 100 rows of the exact top 10s at factors 2, 4
 -- and 8; rescoring more, half a batch at a time (up to 4 batches), while
--- the last half still reaches the batch's 10 nearest rows finds 79, 98 and
+-- the last half still reaches the batch's 10 nearest rows finds 68, 99 and
 -- 100, the exact order kept within the top 10
 CREATE FUNCTION ivf_unit_hash(k bigint) RETURNS float8 IMMUTABLE LANGUAGE sql
   AS $$ SELECT hashint8(k)::float8 / 4294967296.0 $$;

@@ -302,8 +302,45 @@ ScaleFloats(float *x, Size n, double scale)
 }
 
 /*
+ * k-means on the first n sampled i8vec codes themselves, on the CPU: no
+ * float copy of the sample, and exact int8 dot products in the assignment
+ * steps (embq_kmeans_train_codes).  Cosine trains on unit-length rows.
+ * Int8 products cannot overflow and the keys are doubles, so unlike the
+ * float path this needs no unit scale.
+ */
+static void
+TrainOnCodes(IvfBuildState *bs, int n, float *cf)
+{
+	const IvfInfo *info = &bs->info;
+	float	   *scales = palloc(sizeof(float) * n);
+	void	   *work;
+
+	for (int i = 0; i < n; i++)
+	{
+		const char *code = bs->sample + (Size) i * info->codesize;
+
+		if (info->metric == IVF_METRIC_COSINE)
+		{
+			double		sq = (double) info->kern->i8_dot(CodeInt8(code), CodeInt8(code), info->dims);
+
+			scales[i] = sq > 0 && CodeScale(code) != 0 ? (float) (1 / sqrt(sq)) : 0;
+		}
+		else
+			scales[i] = CodeScale(code);
+	}
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN);
+	work = palloc_extended(embq_kmeans_workspace_codes(n, info->dims, bs->lists), MCXT_ALLOC_HUGE);
+	embq_kmeans_train_codes(CodeInt8(bs->sample), info->codesize, scales, n, info->dims,
+							bs->lists, IVF_KMEANS_ITERS, info->metric == IVF_METRIC_COSINE, 42,
+							cf, work, KmeansProgress, NULL);
+	pfree(work);
+	pfree(scales);
+}
+
+/*
  * Train the centroids on the sample, within maintenance_work_mem: the
- * sample as floats plus the k-means workspace must fit.
+ * sample as floats plus the k-means workspace must fit (training on the
+ * codes takes less).
  */
 static void
 TrainCentroids(IvfBuildState *bs)
@@ -343,33 +380,38 @@ TrainCentroids(IvfBuildState *bs)
 		n = fit;
 	}
 
-	x = palloc_extended((Size) n * dims * sizeof(float), MCXT_ALLOC_HUGE);
-	for (int i = 0; i < n; i++)
-	{
-		float	   *row = x + (Size) i * dims;
-
-		CodeToFloats(info, bs->sample + (Size) i * info->codesize, row);
-		if (info->metric == IVF_METRIC_COSINE)
-			UnitLength(info, row);
-	}
-	/* k-means is scale-equivariant: train at unit scale, scale back */
-	scale = UnitScale(info, x, (Size) n * dims);
-	ScaleFloats(x, (Size) n * dims, scale);
 	cf = palloc_extended((Size) k * dims * sizeof(float), MCXT_ALLOC_HUGE);
-	if (!TrainOnGpu(bs, x, n, cf))
+	if (bs->gpu == NULL && !IVF_METRIC_IS_BIT(info->metric))
+		TrainOnCodes(bs, n, cf);
+	else
 	{
-		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN);
-		work = palloc_extended(embq_kmeans_workspace(n, dims, k), MCXT_ALLOC_HUGE);
-		embq_kmeans_train(x, n, dims, k, IVF_KMEANS_ITERS,
-						  info->metric == IVF_METRIC_COSINE, 42, cf, work,
-						  KmeansProgress, NULL);
-		pfree(work);
+		x = palloc_extended((Size) n * dims * sizeof(float), MCXT_ALLOC_HUGE);
+		for (int i = 0; i < n; i++)
+		{
+			float	   *row = x + (Size) i * dims;
+
+			CodeToFloats(info, bs->sample + (Size) i * info->codesize, row);
+			if (info->metric == IVF_METRIC_COSINE)
+				UnitLength(info, row);
+		}
+		/* k-means is scale-equivariant: train at unit scale, scale back */
+		scale = UnitScale(info, x, (Size) n * dims);
+		ScaleFloats(x, (Size) n * dims, scale);
+		if (!TrainOnGpu(bs, x, n, cf))
+		{
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN);
+			work = palloc_extended(embq_kmeans_workspace(n, dims, k), MCXT_ALLOC_HUGE);
+			embq_kmeans_train(x, n, dims, k, IVF_KMEANS_ITERS,
+							  info->metric == IVF_METRIC_COSINE, 42, cf, work,
+							  KmeansProgress, NULL);
+			pfree(work);
+		}
+		ScaleFloats(cf, (Size) k * dims, 1.0 / scale);
+		pfree(x);
 	}
-	ScaleFloats(cf, (Size) k * dims, 1.0 / scale);
 	for (int c = 0; c < k; c++)
 		FloatsToCode(info, cf + (Size) c * dims, bs->centroids + (Size) c * info->codesize);
 	pfree(cf);
-	pfree(x);
 }
 
 /* Rows assigned to lists in one batch: the unit a GPU takes over. */

@@ -91,14 +91,131 @@ embq_kmeans_workspace(size_t n, size_t dim, size_t k)
 		sizeof(int32_t) * 2 * n;
 }
 
+/* Code rows whose dot products with every centroid are taken at a time. */
+#define KMEANS_CODE_CHUNK 64
+
+/*
+ * embq_kmeans_workspace, then for code rows: cmul (k doubles), a chunk's
+ * dot products (int32) and the centroids as int8 codes.
+ */
+size_t
+embq_kmeans_workspace_codes(size_t n, size_t dim, size_t k)
+{
+	return embq_kmeans_workspace(n, dim, k) + sizeof(double) * k +
+		sizeof(int32_t) * KMEANS_CODE_CHUNK * k + k * dim;
+}
+
 /* Rows assigned between two calls of the progress callback. */
 #define KMEANS_PROGRESS_ROWS 4096
 
-/* Train k centroids; see kmeans.h. */
-int
-embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
-				  int max_iters, int spherical, uint64_t seed, float *centroids,
-				  void *work, EmbqKmeansProgress progress, void *progress_arg)
+/*
+ * The training rows: floats x (row i at x + i * dim), or int8 codes (row i
+ * = scales[i] * codes[i * ldc .. i * ldc + dim)).
+ */
+typedef struct KmeansRows
+{
+	const float *x;
+	const int8_t *codes;
+	size_t		ldc;
+	const float *scales;
+} KmeansRows;
+
+/* Row i as floats into out. */
+static void
+RowFloats(const KmeansRows *rows, size_t i, size_t dim, float *out)
+{
+	if (rows->x)
+		memcpy(out, rows->x + i * dim, sizeof(float) * dim);
+	else
+	{
+		const int8_t *q = rows->codes + i * rows->ldc;
+		double		s = rows->scales[i];
+
+		for (size_t j = 0; j < dim; j++)
+			out[j] = (float) (s * q[j]);
+	}
+}
+
+/* Add row i (its float values, as RowFloats gives them) to the sums s. */
+static void
+AddRow(const KmeansRows *rows, size_t i, size_t dim, double *s)
+{
+	if (rows->x)
+	{
+		const float *row = rows->x + i * dim;
+
+		for (size_t j = 0; j < dim; j++)
+			s[j] += row[j];
+	}
+	else
+	{
+		const int8_t *q = rows->codes + i * rows->ldc;
+		double		sc = rows->scales[i];
+
+		for (size_t j = 0; j < dim; j++)
+			s[j] += (float) (sc * q[j]);
+	}
+}
+
+/*
+ * Code rows: quantize the centroids to int8 codes cq (absmax, scale t) and
+ * set each one's key terms, |x - c|^2 - |x|^2 = cadd - s cmul (q . p) for a
+ * row s q and a centroid t p: cadd = t^2 |p|^2, cmul = 2 t.
+ */
+static void
+QuantizeCentroids(const EmbqKernels *kern, const float *centroids, size_t k, size_t dim,
+				  int8_t *cq, double *cadd, double *cmul)
+{
+	for (size_t c = 0; c < k; c++)
+	{
+		int8_t	   *p = cq + c * dim;
+		double		t = embq_quantize_i8(centroids + c * dim, dim, p);
+
+		cadd[c] = t * t * (double) kern->i8_dot(p, p, dim);
+		cmul[c] = 2 * t;
+	}
+}
+
+/*
+ * Nearest centroid of code rows i0 .. i0 + n, from their exact int8 dot
+ * products with the quantized centroids (ties to the lower index).
+ */
+static void
+AssignCodes(const EmbqKernels *kern, const KmeansRows *rows, size_t i0, size_t n,
+			const int8_t *cq, const double *cadd, const double *cmul, size_t k, size_t dim,
+			int32_t *dots, int32_t *assign)
+{
+	for (size_t a = 0; a < n; a += KMEANS_CODE_CHUNK)
+	{
+		size_t		m = n - a < KMEANS_CODE_CHUNK ? n - a : KMEANS_CODE_CHUNK;
+
+		kern->i8_dots(rows->codes + (i0 + a) * rows->ldc, rows->ldc, m, cq, dim, k, dim, dots);
+		for (size_t i = 0; i < m; i++)
+		{
+			double		s = rows->scales[i0 + a + i],
+						best = INFINITY;
+			int32_t		besti = 0;
+
+			for (size_t c = 0; c < k; c++)
+			{
+				double		key = cadd[c] - s * cmul[c] * dots[i * k + c];
+
+				if (key < best)
+				{
+					best = key;
+					besti = (int32_t) c;
+				}
+			}
+			assign[i0 + a + i] = besti;
+		}
+	}
+}
+
+/* Lloyd's algorithm on float or code rows; see embq_kmeans_train. */
+static int
+Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int spherical,
+	  uint64_t seed, float *centroids, void *work, EmbqKmeansProgress progress,
+	  void *progress_arg)
 {
 	const EmbqKernels *kern = embq_kernels();
 	uint64_t	rng = seed ? seed : UINT64_C(0x9E3779B97F4A7C15);
@@ -108,6 +225,11 @@ embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 	size_t	   *perm = counts + k;
 	int32_t    *assign = (int32_t *) (perm + n);
 	int32_t    *prev = assign + n;
+
+	/* code rows only: cnorm serves as cadd */
+	double	   *cmul = (double *) (prev + n);	/* 8-aligned: 2n int32 before */
+	int32_t    *dots = (int32_t *) (cmul + k);
+	int8_t	   *cq = (int8_t *) (dots + KMEANS_CODE_CHUNK * k);
 	int			iter;
 
 	/* k distinct rows, by a partial Fisher-Yates shuffle */
@@ -120,7 +242,7 @@ embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 
 		perm[i] = perm[j];
 		perm[j] = t;
-		memcpy(centroids + i * dim, x + perm[i] * dim, sizeof(float) * dim);
+		RowFloats(rows, perm[i], dim, centroids + i * dim);
 	}
 
 	for (iter = 0; iter < max_iters; iter++)
@@ -129,11 +251,18 @@ embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 
 		if (progress)
 			progress(progress_arg, iter);
-		RowNorms(kern, centroids, k, dim, cnorm);
+		if (rows->x)
+			RowNorms(kern, centroids, k, dim, cnorm);
+		else
+			QuantizeCentroids(kern, centroids, k, dim, cq, cnorm, cmul);
 		for (size_t i0 = 0; i0 < n; i0 += KMEANS_PROGRESS_ROWS)
 		{
-			embq_kmeans_assign(x + i0 * dim, n - i0 < KMEANS_PROGRESS_ROWS ? n - i0 : KMEANS_PROGRESS_ROWS,
-							   centroids, cnorm, k, dim, assign + i0);
+			size_t		m = n - i0 < KMEANS_PROGRESS_ROWS ? n - i0 : KMEANS_PROGRESS_ROWS;
+
+			if (rows->x)
+				embq_kmeans_assign(rows->x + i0 * dim, m, centroids, cnorm, k, dim, assign + i0);
+			else
+				AssignCodes(kern, rows, i0, m, cq, cnorm, cmul, k, dim, dots, assign);
 			/* an iteration can take minutes with many lists: report within it */
 			if (progress)
 				progress(progress_arg, iter);
@@ -149,12 +278,8 @@ embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 		memset(counts, 0, sizeof(size_t) * k);
 		for (size_t i = 0; i < n; i++)
 		{
-			double	   *s = sums + (size_t) assign[i] * dim;
-			const float *row = x + i * dim;
-
 			counts[assign[i]]++;
-			for (size_t j = 0; j < dim; j++)
-				s[j] += row[j];
+			AddRow(rows, i, dim, sums + (size_t) assign[i] * dim);
 		}
 		for (size_t c = 0; c < k; c++)
 		{
@@ -172,7 +297,7 @@ embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 				for (size_t i = 0; i < n; i++)
 					if ((size_t) assign[i] == largest && seen++ == pick)
 					{
-						memcpy(centroids + c * dim, x + i * dim, sizeof(float) * dim);
+						RowFloats(rows, i, dim, centroids + c * dim);
 						break;
 					}
 				continue;
@@ -185,4 +310,29 @@ embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 	}
 
 	return iter;
+}
+
+/* Train k centroids on float rows; see kmeans.h. */
+int
+embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
+				  int max_iters, int spherical, uint64_t seed, float *centroids,
+				  void *work, EmbqKmeansProgress progress, void *progress_arg)
+{
+	KmeansRows	rows = {x, NULL, 0, NULL};
+
+	return Train(&rows, n, dim, k, max_iters, spherical, seed, centroids, work,
+				 progress, progress_arg);
+}
+
+/* Train k centroids on int8 code rows; see kmeans.h. */
+int
+embq_kmeans_train_codes(const int8_t *codes, size_t ldc, const float *scales, size_t n,
+						size_t dim, size_t k, int max_iters, int spherical, uint64_t seed,
+						float *centroids, void *work, EmbqKmeansProgress progress,
+						void *progress_arg)
+{
+	KmeansRows	rows = {NULL, codes, ldc, scales};
+
+	return Train(&rows, n, dim, k, max_iters, spherical, seed, centroids, work,
+				 progress, progress_arg);
 }

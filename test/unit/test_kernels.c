@@ -2507,6 +2507,31 @@ test_i8_dots(void)
  * runs are deterministic for a seed, spherical centroids are unit length,
  * and n == k works.
  */
+/* Every one of k true centres has a trained centroid within 0.1. */
+static void
+CheckCentres(const char *what, const float *trained, const float *centres, int k, int dim)
+{
+	for (int c = 0; c < k; c++)
+	{
+		double		best = 1e30;
+
+		for (int d = 0; d < k; d++)
+		{
+			double		s = 0;
+
+			for (int j = 0; j < dim; j++)
+			{
+				double		t = (double) trained[d * dim + j] - centres[c * dim + j];
+
+				s += t * t;
+			}
+			if (s < best)
+				best = s;
+		}
+		CHECK(sqrt(best) < 0.1, "%s: centre %d recovered only to %g", what, c, sqrt(best));
+	}
+}
+
 static void
 test_kmeans(void)
 {
@@ -2539,26 +2564,7 @@ test_kmeans(void)
 	CHECK(memcmp(c1, c2, sizeof(float) * K * DIM) == 0, "kmeans: two runs with one seed differ");
 
 	/* every true centre has a trained centroid within 0.1 */
-	for (c = 0; c < K; c++)
-	{
-		double		best = 1e30;
-		int			d;
-
-		for (d = 0; d < K; d++)
-		{
-			double		s = 0;
-
-			for (j = 0; j < DIM; j++)
-			{
-				double		t = (double) c1[d * DIM + j] - centres[c * DIM + j];
-
-				s += t * t;
-			}
-			if (s < best)
-				best = s;
-		}
-		CHECK(sqrt(best) < 0.1, "kmeans: centre %d recovered only to %g", c, sqrt(best));
-	}
+	CheckCentres("kmeans", c1, centres, K, DIM);
 
 	/* rows of one true cluster share one assignment, different clusters differ */
 	for (c = 0; c < K; c++)
@@ -2584,6 +2590,82 @@ test_kmeans(void)
 		double		s = sqrt(embq_kernels()->f32_sqnorm(c1 + c * DIM, DIM));
 
 		CHECK(fabs(s - 1.0) < 1e-5, "kmeans spherical: centroid %d has norm %g", c, s);
+	}
+
+	/*
+	 * code rows (embq_kmeans_train_codes): the rows quantized to int8, and
+	 * xq their float values as the code path sees them.  Same initial rows
+	 * as the float path on xq; on these separated clusters the same
+	 * partition, so bit for bit the same centroids; deterministic; unit
+	 * centroids when spherical
+	 */
+	{
+		size_t		ldc = DIM + 3;
+		int8_t	   *codes = xmalloc(N * ldc);
+		float	   *scales = xmalloc(sizeof(float) * N);
+		float	   *xq = xmalloc(sizeof(float) * N * DIM);
+		float	   *c3 = xmalloc(sizeof(float) * K * DIM);
+		void	   *cwork = xmalloc(embq_kmeans_workspace_codes(N, DIM, K));
+
+		for (i = 0; i < N; i++)
+		{
+			/* back to the unnormalized rows: centre plus noise */
+			for (j = 0; j < DIM; j++)
+				x[i * DIM + j] = centres[(i % K) * DIM + j] + (float) (rng_unit(&r) - 0.5) * 0.2f;
+			scales[i] = embq_quantize_i8(x + i * DIM, DIM, codes + i * ldc);
+			for (j = 0; j < DIM; j++)
+				xq[i * DIM + j] = (float) ((double) scales[i] * codes[i * ldc + j]);
+		}
+		embq_kmeans_train(xq, N, DIM, K, 0, 0, 11, c1, work, NULL, NULL);
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 0, 0, 11, c3, cwork, NULL, NULL);
+		CHECK(memcmp(c1, c3, sizeof(float) * K * DIM) == 0,
+			  "kmeans codes: initial rows differ from the float path's");
+		embq_kmeans_train(xq, N, DIM, K, 50, 0, 11, c1, work, NULL, NULL);
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 0, 11, c3, cwork, NULL, NULL);
+		CHECK(memcmp(c1, c3, sizeof(float) * K * DIM) == 0,
+			  "kmeans codes: centroids differ from the float path's on separated clusters");
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 0, 11, c2, cwork, NULL, NULL);
+		CHECK(memcmp(c2, c3, sizeof(float) * K * DIM) == 0, "kmeans codes: two runs differ");
+		CheckCentres("kmeans codes", c3, centres, K, DIM);
+
+		/* spherical: scales that make the rows unit length */
+		for (i = 0; i < N; i++)
+			scales[i] = (float) (1.0 / sqrt((double) embq_kernels()->i8_dot(codes + i * ldc,
+																			   codes + i * ldc, DIM)));
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 1, 7, c3, cwork, NULL, NULL);
+		for (c = 0; c < K; c++)
+		{
+			double		s2 = sqrt(embq_kernels()->f32_sqnorm(c3 + c * DIM, DIM));
+
+			CHECK(fabs(s2 - 1.0) < 1e-5, "kmeans codes spherical: centroid %d has norm %g", c, s2);
+		}
+
+		/* three distinct rows for K lists: empty clusters are re-seeded with rows */
+		for (i = 0; i < N; i++)
+		{
+			memcpy(codes + i * ldc, codes + (i % 3) * ldc, DIM);
+			scales[i] = scales[i % 3];
+		}
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 10, 0, 5, c3, cwork, NULL, NULL);
+		for (c = 0; c < K; c++)
+		{
+			int			match = 0;
+
+			for (int t = 0; t < 3; t++)
+			{
+				int			same = 1;
+
+				for (j = 0; j < DIM; j++)
+					same &= c3[c * DIM + j] == (float) ((double) scales[t] * codes[t * ldc + j]);
+				match |= same;
+			}
+			CHECK(match, "kmeans codes: centroid %d of three distinct rows is none of them", c);
+		}
+		free(codes);
+		free(scales);
+		free(xq);
+		free(c3);
+		free(cwork);
 	}
 
 	/* n == k: every row becomes a centroid */
