@@ -418,13 +418,11 @@ TrainCentroids(IvfBuildState *bs)
 #define IVF_ASSIGN_BATCH 4096
 #define IVF_ASSIGN_BATCH_GPU 65536
 
-/* Rows whose dot products with every centroid AssignBatch takes at a time. */
-#define IVF_ASSIGN_CHUNK 64
-
 /*
  * Set up the CPU assignment of i8vec rows.  The int8 dot product x.c of a
- * row with each centroid is exact (i8_dots), and the nearest list is the
- * one with the least key cadd - f(x) cmul x.c, the operator class's own
+ * row with each centroid is exact (embq_kmeans_assign_codes), and the
+ * nearest list is the one with the least key cadd - f(x) cmul x.c (f(x):
+ * the row's scale for L2, else 1), the operator class's own
  * distance up to terms that are equal for every list (so the same lists as
  * IvfNearestList, which inserts use, up to rounding in ties):
  *   L2:      |sx x - sc c|^2 - sx^2 |x|^2 = sc^2 |c|^2 - sx (2 sc) x.c
@@ -439,7 +437,7 @@ PrepareCpuAssign(IvfBuildState *bs)
 
 	bs->cadd = palloc(sizeof(double) * bs->lists);
 	bs->cmul = palloc(sizeof(double) * bs->lists);
-	bs->dots = palloc_extended(sizeof(int32_t) * IVF_ASSIGN_CHUNK * bs->lists, MCXT_ALLOC_HUGE);
+	bs->dots = palloc_extended(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * bs->lists, MCXT_ALLOC_HUGE);
 	for (int c = 0; c < bs->lists; c++)
 	{
 		const char *code = bs->centroids + (Size) c * info->codesize;
@@ -488,34 +486,22 @@ AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 	}
 	if (bs->cadd == NULL)
 		PrepareCpuAssign(bs);	/* first CPU batch */
-	for (int i0 = 0; i0 < n; i0 += IVF_ASSIGN_CHUNK)
+	for (int i0 = 0; i0 < n; i0 += EMBQ_KMEANS_CODE_CHUNK)
 	{
-		int			m = Min(IVF_ASSIGN_CHUNK, n - i0);
+		int			m = Min(EMBQ_KMEANS_CODE_CHUNK, n - i0);
+		float		factors[EMBQ_KMEANS_CODE_CHUNK];
 
-		info->kern->i8_dots(CodeInt8(codes + (Size) i0 * cs), cs, m, CodeInt8(bs->centroids), cs,
-							bs->lists, info->dims, bs->dots);
 		for (int i = 0; i < m; i++)
 		{
-			const int32_t *dot = bs->dots + (Size) i * bs->lists;
-			double		f = info->metric == IVF_METRIC_L2 ? CodeScale(codes + (Size) (i0 + i) * cs) : 1,
-						best = INFINITY;
-			int			besti = 0;
+			float		sx = CodeScale(codes + (Size) (i0 + i) * cs);
 
 			/* a zero row is at NaN from every centroid by cosine: list 0, as inserts */
-			if (info->metric == IVF_METRIC_COSINE && CodeScale(codes + (Size) (i0 + i) * cs) == 0)
-				f = NAN;
-			for (int c = 0; c < bs->lists; c++)
-			{
-				double		key = bs->cadd[c] - f * bs->cmul[c] * dot[c];
-
-				if (key < best)
-				{
-					best = key;
-					besti = c;
-				}
-			}
-			out[i0 + i] = besti;
+			factors[i] = info->metric == IVF_METRIC_L2 ? sx
+				: info->metric == IVF_METRIC_COSINE && sx == 0 ? NAN : 1;
 		}
+		embq_kmeans_assign_codes(CodeInt8(codes + (Size) i0 * cs), cs, factors, m,
+								 CodeInt8(bs->centroids), cs, bs->cadd, bs->cmul, bs->lists,
+								 info->dims, bs->dots, out + i0);
 		CHECK_FOR_INTERRUPTS();
 	}
 }

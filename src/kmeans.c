@@ -91,9 +91,6 @@ embq_kmeans_workspace(size_t n, size_t dim, size_t k)
 		sizeof(int32_t) * 2 * n;
 }
 
-/* Code rows whose dot products with every centroid are taken at a time. */
-#define KMEANS_CODE_CHUNK 64
-
 /*
  * embq_kmeans_workspace, then for code rows: cmul (k doubles), a chunk's
  * dot products (int32) and the centroids as int8 codes.
@@ -102,7 +99,7 @@ size_t
 embq_kmeans_workspace_codes(size_t n, size_t dim, size_t k)
 {
 	return embq_kmeans_workspace(n, dim, k) + sizeof(double) * k +
-		sizeof(int32_t) * KMEANS_CODE_CHUNK * k + k * dim;
+		sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * k + k * dim;
 }
 
 /* Rows assigned between two calls of the progress callback. */
@@ -176,29 +173,28 @@ QuantizeCentroids(const EmbqKernels *kern, const float *centroids, size_t k, siz
 	}
 }
 
-/*
- * Nearest centroid of code rows i0 .. i0 + n, from their exact int8 dot
- * products with the quantized centroids (ties to the lower index).
- */
-static void
-AssignCodes(const EmbqKernels *kern, const KmeansRows *rows, size_t i0, size_t n,
-			const int8_t *cq, const double *cadd, const double *cmul, size_t k, size_t dim,
-			int32_t *dots, int32_t *assign)
+/* Nearest centroid of each int8 code row by a key of exact dot products; see kmeans.h. */
+void
+embq_kmeans_assign_codes(const int8_t *codes, size_t ldc, const float *factors, size_t n,
+						 const int8_t *cq, size_t ldq, const double *cadd, const double *cmul,
+						 size_t k, size_t dim, int32_t *dots, int32_t *assign)
 {
-	for (size_t a = 0; a < n; a += KMEANS_CODE_CHUNK)
-	{
-		size_t		m = n - a < KMEANS_CODE_CHUNK ? n - a : KMEANS_CODE_CHUNK;
+	const EmbqKernels *kern = embq_kernels();
 
-		kern->i8_dots(rows->codes + (i0 + a) * rows->ldc, rows->ldc, m, cq, dim, k, dim, dots);
+	for (size_t a = 0; a < n; a += EMBQ_KMEANS_CODE_CHUNK)
+	{
+		size_t		m = n - a < EMBQ_KMEANS_CODE_CHUNK ? n - a : EMBQ_KMEANS_CODE_CHUNK;
+
+		kern->i8_dots(codes + a * ldc, ldc, m, cq, ldq, k, dim, dots);
 		for (size_t i = 0; i < m; i++)
 		{
-			double		s = rows->scales[i0 + a + i],
+			double		f = factors[a + i],
 						best = INFINITY;
 			int32_t		besti = 0;
 
 			for (size_t c = 0; c < k; c++)
 			{
-				double		key = cadd[c] - s * cmul[c] * dots[i * k + c];
+				double		key = cadd[c] - f * cmul[c] * dots[i * k + c];
 
 				if (key < best)
 				{
@@ -206,7 +202,7 @@ AssignCodes(const EmbqKernels *kern, const KmeansRows *rows, size_t i0, size_t n
 					besti = (int32_t) c;
 				}
 			}
-			assign[i0 + a + i] = besti;
+			assign[a + i] = besti;
 		}
 	}
 }
@@ -229,7 +225,7 @@ Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int
 	/* code rows only: cnorm serves as cadd */
 	double	   *cmul = (double *) (prev + n);	/* 8-aligned: 2n int32 before */
 	int32_t    *dots = (int32_t *) (cmul + k);
-	int8_t	   *cq = (int8_t *) (dots + KMEANS_CODE_CHUNK * k);
+	int8_t	   *cq = (int8_t *) (dots + EMBQ_KMEANS_CODE_CHUNK * k);
 	int			iter;
 
 	/* k distinct rows, by a partial Fisher-Yates shuffle */
@@ -262,7 +258,8 @@ Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int
 			if (rows->x)
 				embq_kmeans_assign(rows->x + i0 * dim, m, centroids, cnorm, k, dim, assign + i0);
 			else
-				AssignCodes(kern, rows, i0, m, cq, cnorm, cmul, k, dim, dots, assign);
+				embq_kmeans_assign_codes(rows->codes + i0 * rows->ldc, rows->ldc, rows->scales + i0,
+										 m, cq, dim, cnorm, cmul, k, dim, dots, assign + i0);
 			/* an iteration can take minutes with many lists: report within it */
 			if (progress)
 				progress(progress_arg, iter);

@@ -66,6 +66,24 @@ extern int	embq_kmeans_train_codes(const int8_t *codes, size_t ldc, const float 
 									void *work, EmbqKmeansProgress progress,
 									void *progress_arg);
 
+/* Code rows whose dot products with every centroid are taken at a time. */
+#define EMBQ_KMEANS_CODE_CHUNK 64
+
+/*
+ * For each of n int8 code rows (row i at codes + i * ldc) with factors[i],
+ * the index of the centroid code c (at cq + c * ldq, dim codes) minimising
+ * cadd[c] - factors[i] * cmul[c] * (row . centroid), the dot products exact
+ * from the i8_dots kernel; ties go to the lower index, and a NaN factor
+ * makes every key NaN, so the row goes to centroid 0.  Distances of scaled
+ * codes take this form once the terms equal for every centroid are
+ * dropped (the callers set cadd, cmul and the factors per metric).  dots
+ * holds EMBQ_KMEANS_CODE_CHUNK * k int32.
+ */
+extern void embq_kmeans_assign_codes(const int8_t *codes, size_t ldc, const float *factors,
+									 size_t n, const int8_t *cq, size_t ldq,
+									 const double *cadd, const double *cmul, size_t k,
+									 size_t dim, int32_t *dots, int32_t *assign);
+
 /*
  * For each of n vectors x, the index of the centroid c minimising
  * cnorm[c] - 2 x . c (ties to the lower index, up to float rounding): the

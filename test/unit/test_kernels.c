@@ -2450,20 +2450,12 @@ test_i8_dots(void)
 					cb = xmalloc(nc * ldc + 1);
 					x = xb + 1;	/* unaligned */
 					c = cb;
+					/* extreme: rows all 127, centroids all +-127, every sum as large as it gets */
 					for (size_t i = 0; i < nx * ldx + 1; i++)
-						xb[i] = extreme ? (int8_t) ((i & 1) ? 127 : -127)
-							: (int8_t) ((int) (rng_next(&r) % 255) - 127);
+						xb[i] = extreme ? 127 : (int8_t) ((int) (rng_next(&r) % 255) - 127);
 					for (size_t i = 0; i < nc * ldc + 1; i++)
-						cb[i] = extreme ? (int8_t) ((i % 3) ? -127 : 127)
+						cb[i] = extreme ? (int8_t) ((i / ldc) % 2 ? -127 : 127)
 							: (int8_t) ((int) (rng_next(&r) % 255) - 127);
-					if (extreme)
-					{
-						/* equal signs everywhere: every sum as large as it gets */
-						for (size_t i = 0; i < nx * ldx; i++)
-							((int8_t *) x)[i] = 127;
-						for (size_t i = 0; i < nc * ldc; i++)
-							cb[i] = (int8_t) ((i / ldc) % 2 ? -127 : 127);
-					}
 					for (int vi = 0; vi < n_tested; vi++)
 					{
 						const EmbqKernels *k = tested[vi];
@@ -2666,6 +2658,69 @@ test_kmeans(void)
 		free(xq);
 		free(c3);
 		free(cwork);
+	}
+
+	/*
+	 * embq_kmeans_assign_codes against a direct argmin of its key, across
+	 * two chunks of rows, with ties (equal centroids) going to the lower
+	 * index and a NaN factor sending its row to centroid 0
+	 */
+	{
+		enum
+		{
+			AN = EMBQ_KMEANS_CODE_CHUNK + 9, AK = 11, AD = 29, LDC = AD + 2, LDQ = AD + 5
+		};
+		int8_t	   *rows = xmalloc(AN * LDC);
+		int8_t	   *cq = xmalloc(AK * LDQ);
+		float		factors[AN];
+		double		cadd[AK],
+					cmul[AK];
+		int32_t    *dots = xmalloc(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * AK);
+		int32_t		got[AN];
+		int			bad = 0;
+
+		for (i = 0; i < AN * LDC; i++)
+			rows[i] = (int8_t) ((int) (rng_next(&r) % 255) - 127);
+		for (i = 0; i < AK * LDQ; i++)
+			cq[i] = (int8_t) ((int) (rng_next(&r) % 255) - 127);
+		memcpy(cq + 7 * LDQ, cq + 3 * LDQ, AD);	/* centroid 7 ties with 3 */
+		for (c = 0; c < AK; c++)
+		{
+			cadd[c] = rng_unit(&r) * 1000;
+			cmul[c] = 0.5 + rng_unit(&r);
+		}
+		cadd[7] = cadd[3];
+		cmul[7] = cmul[3];
+		for (i = 0; i < AN; i++)
+			factors[i] = (float) (0.1 + rng_unit(&r));
+		factors[5] = NAN;
+		embq_kmeans_assign_codes(rows, LDC, factors, AN, cq, LDQ, cadd, cmul, AK, AD, dots, got);
+		for (i = 0; i < AN; i++)
+		{
+			double		best = INFINITY;
+			int			besti = 0;
+
+			for (c = 0; c < AK; c++)
+			{
+				int64_t		dot = 0;
+				double		key;
+
+				for (j = 0; j < AD; j++)
+					dot += (int64_t) rows[i * LDC + j] * cq[c * LDQ + j];
+				key = cadd[c] - (double) factors[i] * cmul[c] * (double) dot;
+				if (key < best)
+				{
+					best = key;
+					besti = c;
+				}
+			}
+			if (got[i] != besti || got[i] == 7)
+				bad = 1;
+		}
+		CHECK(!bad && got[5] == 0, "kmeans assign_codes: assignments differ from the argmin of the key");
+		free(rows);
+		free(cq);
+		free(dots);
 	}
 
 	/* n == k: every row becomes a centroid */
