@@ -66,6 +66,7 @@ embq_reduce_lanes(const double *lanes)
 		.all_finite = embq_all_finite_##suffix, \
 		.absmax = embq_absmax_##suffix, \
 		.i8_encode = embq_i8_encode_##suffix, \
+		.i8_residual = embq_i8_residual_##suffix, \
 	}
 
 static const EmbqKernels portable_kernels = EMBQ_VARIANT_TABLE("portable", portable);

@@ -108,62 +108,6 @@ embq_f32_dot_portable(const float *a, const float *b, size_t n)
 	return embq_reduce_lanes(lanes);
 }
 
-/* Residual of two scaled int8 vectors and its norms; see kernels.h. */
-void
-embq_i8_residual(const int8_t *x, double a, const int8_t *y, double b, size_t n,
-				 float *r, double *l1, double *l2)
-{
-	double		s1[EMBQ_FLOAT_LANES] = {0};
-	double		s2[EMBQ_FLOAT_LANES] = {0};
-	size_t		j = 0;
-
-	/* whole rounds of lanes first, so the inner loop has a fixed trip count */
-	for (; j + EMBQ_FLOAT_LANES <= n; j += EMBQ_FLOAT_LANES)
-		for (int k = 0; k < EMBQ_FLOAT_LANES; k++)
-		{
-			float		v = (float) (a * x[j + k] - b * y[j + k]);
-
-			r[j + k] = v;
-			s1[k] += fabs(v);
-			s2[k] += (double) v * v;
-		}
-	for (int k = 0; j < n; j++, k++)
-	{
-		float		v = (float) (a * x[j] - b * y[j]);
-
-		r[j] = v;
-		s1[k] += fabs(v);
-		s2[k] += (double) v * v;
-	}
-	*l1 = embq_reduce_lanes(s1);
-	*l2 = embq_reduce_lanes(s2);
-}
-
-/* LSB-first sign mask of floats; see kernels.h. */
-void
-embq_sign_mask(const float *x, size_t n, uint8_t *out)
-{
-	size_t		i;
-
-	/* branch-free: the signs of residuals are coin flips to a predictor */
-	for (i = 0; i + 8 <= n; i += 8)
-	{
-		unsigned	b = 0;
-
-		for (int k = 0; k < 8; k++)
-			b |= (unsigned) (x[i + k] > 0) << k;
-		out[i >> 3] = (uint8_t) b;
-	}
-	if (i < n)
-	{
-		unsigned	b = 0;
-
-		for (int k = 0; i + k < n; k++)
-			b |= (unsigned) (x[i + k] > 0) << k;
-		out[i >> 3] = (uint8_t) b;
-	}
-}
-
 #ifdef EMBQ_X86
 
 /* Horizontal sum of eight int32 lanes into int64. */
@@ -253,16 +197,6 @@ StoreLanes256(double *lanes, const __m256d *acc)
 		_mm256_storeu_pd(lanes + 4 * k, acc[k]);
 }
 
-/* Widen 4 int8 codes at p to 4 doubles. */
-EMBQ_TARGET_AVX2 static inline __m256d
-Codes4ToPd(const int8_t *p)
-{
-	int32_t		w;
-
-	__builtin_memcpy(&w, p, 4);
-	return _mm256_cvtepi32_pd(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(w)));
-}
-
 /* AVX2 float query dot int8 codes. */
 EMBQ_TARGET_AVX2 double
 embq_f32_i8_dot_avx2(const float *q, const int8_t *c, size_t n)
@@ -279,7 +213,7 @@ embq_f32_i8_dot_avx2(const float *q, const int8_t *c, size_t n)
 		{
 			__m256d		v = _mm256_cvtps_pd(_mm_loadu_ps(q + j + 4 * k));
 
-			acc[k] = _mm256_add_pd(acc[k], _mm256_mul_pd(v, Codes4ToPd(c + j + 4 * k)));
+			acc[k] = _mm256_add_pd(acc[k], _mm256_mul_pd(v, EmbqCodes4ToPd(c + j + 4 * k)));
 		}
 	StoreLanes256(lanes, acc);
 	for (; j < n; j++)
@@ -303,7 +237,7 @@ embq_f32_i8_l2sq_avx2(const float *q, const int8_t *c, float scale, size_t n)
 		for (k = 0; k < 4; k++)
 		{
 			__m256d		v = _mm256_cvtps_pd(_mm_loadu_ps(q + j + 4 * k));
-			__m256d		d = _mm256_sub_pd(v, _mm256_mul_pd(s, Codes4ToPd(c + j + 4 * k)));
+			__m256d		d = _mm256_sub_pd(v, _mm256_mul_pd(s, EmbqCodes4ToPd(c + j + 4 * k)));
 
 			acc[k] = _mm256_add_pd(acc[k], _mm256_mul_pd(d, d));
 		}

@@ -383,12 +383,12 @@ IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 				l1,
 				l2,
 				alpha;
-	float	   *r = palloc(sizeof(float) * info->dims);
 
 	/* cosine ranks by direction: the residual of the unit vector */
 	if (info->metric == IVF_METRIC_COSINE && norm > 0)
 		scale /= norm;
-	embq_i8_residual(c, scale, cc, CodeScale(centroid), info->dims, r, &l1, &l2);
+	memset(item, 0, info->itemsize);
+	info->kern->i8_residual(c, scale, cc, CodeScale(centroid), info->dims, ci->mask, &l1, &l2);
 
 	/*
 	 * q . r estimated as alpha * (q . s) with alpha = |r|^2 / sum |r_j|, not
@@ -400,11 +400,8 @@ IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 	 */
 	alpha = l1 > 0 ? l2 / l1 : 0;
 
-	memset(item, 0, info->itemsize);
 	ci->codeblk = codeblk;
 	ci->codeoff = (uint16) codeoff;
-	embq_sign_mask(r, info->dims, ci->mask);
-	pfree(r);
 	switch (info->metric)
 	{
 		case IVF_METRIC_L2:

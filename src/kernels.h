@@ -102,6 +102,15 @@ typedef struct EmbqKernels
 	float		(*absmax) (const float *x, size_t n);
 	/* codes[j] = round_half_away(x[j] / scale) clamped to +-127, scale > 0 */
 	void		(*i8_encode) (const float *x, size_t n, float scale, int8_t *codes);
+
+	/*
+	 * The residual r[j] = (float) (a * x[j] - b * y[j]) of int8 codes x from
+	 * y (a row from its centroid), computed in double: its LSB-first sign
+	 * mask (bit j % 8 of byte j / 8 is r[j] > 0, padding bits zero; the masks
+	 * plane_sums takes), l1 = sum |r[j]| and l2 = sum r[j]^2 over the lanes
+	 */
+	void		(*i8_residual) (const int8_t *x, double a, const int8_t *y, double b, size_t n,
+								uint8_t *mask, double *l1, double *l2);
 } EmbqKernels;
 
 /* The variants compiled in, portable first; NULL-terminated. */
@@ -137,20 +146,6 @@ extern double embq_reduce_lanes(const double *lanes);
  * x must be finite.  Returns the scale.
  */
 extern float embq_quantize_i8(const float *x, size_t n, int8_t *codes);
-
-/*
- * r[j] = (float) (a * x[j] - b * y[j]) for int8 codes x, y (the residual of
- * a code from a centroid), with l1 = sum |r[j]| and l2 = sum r[j]^2 summed
- * in double over EMBQ_FLOAT_LANES lanes.
- */
-extern void embq_i8_residual(const int8_t *x, double a, const int8_t *y, double b, size_t n,
-							 float *r, double *l1, double *l2);
-
-/*
- * LSB-first sign mask: bit j % 8 of byte j / 8 is (x[j] > 0), padding bits
- * zero; the masks plane_sums takes.
- */
-extern void embq_sign_mask(const float *x, size_t n, uint8_t *out);
 
 /*
  * Split u[0..n) (values below 2^nplanes) into the bit planes plane_sums

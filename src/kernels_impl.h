@@ -18,6 +18,20 @@
 	__attribute__((target("avx2,fma,popcnt,avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx512vnni")))
 #endif
 
+#ifdef EMBQ_X86
+#include <immintrin.h>
+
+/* Widen 4 int8 codes at p to 4 doubles. */
+EMBQ_TARGET_AVX2 static inline __m256d
+EmbqCodes4ToPd(const int8_t *p)
+{
+	int32_t		w;
+
+	__builtin_memcpy(&w, p, 4);
+	return _mm256_cvtepi32_pd(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(w)));
+}
+#endif
+
 /* Bit-reversal of a byte: maps a lane mask (bit l = lane l) to MSB-first order. */
 extern const uint8_t embq_rev8[256];
 
@@ -44,7 +58,9 @@ extern const uint8_t embq_rev8[256];
 	void embq_i8_binarize_##suffix(const int8_t *c, size_t n, uint8_t *out); \
 	int embq_all_finite_##suffix(const float *x, size_t n); \
 	float embq_absmax_##suffix(const float *x, size_t n); \
-	void embq_i8_encode_##suffix(const float *x, size_t n, float scale, int8_t *codes)
+	void embq_i8_encode_##suffix(const float *x, size_t n, float scale, int8_t *codes); \
+	void embq_i8_residual_##suffix(const int8_t *x, double a, const int8_t *y, double b, size_t n, \
+								   uint8_t *mask, double *l1, double *l2)
 
 EMBQ_DECLARE_VARIANT(portable);
 #ifdef EMBQ_X86

@@ -20,7 +20,8 @@
  * 3. i8_dot / i8_dot3 do not overflow for n = 5,000,000 extreme codes.
  *	  plane_sums (strided masks against bit planes, 1 to 8 planes)
  *	  against a per-bit reference, the planes from embq_bit_planes and the
- *	  LSB-first sign masks (embq_sign_mask), with zero padding.
+ *	  LSB-first residual sign masks and norms of i8_residual in every variant,
+ *	  with zero padding.
  *	  f32_dots (block dot products, float accumulation) within float
  *	  rounding of a long double reference, on awkward shapes.
  * 4. Variant selection: embq_kernels, embq_kernels_force,
@@ -1407,7 +1408,7 @@ test_i8(void)
 }
 
 /* ---------------------------------------------------------------------
- * 1 + 2. plane_sums, embq_bit_planes, embq_sign_mask and embq_i8_residual
+ * 1 + 2. plane_sums, embq_bit_planes and i8_residual
  * ---------------------------------------------------------------------
  */
 
@@ -1416,7 +1417,7 @@ test_i8(void)
 
 /*
  * plane_sums with masks of several kinds and 1 to 8 planes, bit_planes, and
- * sign_mask, for one length and int8 pattern.
+ * i8_residual, for one length and int8 pattern.
  */
 static void
 test_masked_case(size_t n, int pat)
@@ -1426,76 +1427,62 @@ test_masked_case(size_t n, int pat)
 	size_t		nbytes = EMBQ_BITBYTES(n);
 	int8_t	   *a = xmalloc(n);
 	int8_t	   *b = xmalloc(n);
-	float	   *fa = xmalloc(sizeof(float) * n);
-	float	   *fb = xmalloc(sizeof(float) * n);
 	int			kind,
 				vi;
 	size_t		i;
 
 	rng_seed(&r, seed);
 	gen_i8_pair(&r, a, b, n, pat);
-	for (i = 0; i < n; i++)
-	{
-		fa[i] = (float) a[i] * 0.25f;
-		fb[i] = (float) b[i] * 0.25f;
-	}
-
-	/* the sign mask: bit j % 8 of byte j / 8 is fa[j] > 0, padding zero */
-	{
-		Buf			bm;
-		char		ctx[200];
-		size_t		j;
-		int			bad = 0;
-
-		snprintf(ctx, sizeof(ctx), "n=%zu pattern=%s", n, i8_pattern_names[pat]);
-		buf_out(&bm, nbytes, n % 8);
-		embq_sign_mask(fa, n, bm.p);
-		check_guard("sign_mask", ctx, &bm);
-		for (j = 0; j < nbytes * 8; j++)
-			if (((bm.p[j / 8] >> (j % 8)) & 1) != (j < n && a[j] > 0))
-				bad = 1;
-		CHECK(!bad, "sign_mask: %s: wrong bit or nonzero padding", ctx);
-		buf_free(&bm);
-	}
 
 	/*
-	 * the residual of a from b: floats as written; norms bit for bit as 16
-	 * lanes reduced by embq_reduce_lanes, and within double rounding of the
-	 * exact sums
+	 * the residual of a from b, in every variant: the sign bits of the floats
+	 * as written, padding zero, nothing written past the mask; the norms bit
+	 * for bit as 16 lanes reduced by embq_reduce_lanes, and within double
+	 * rounding of the exact sums.  Mask offsets 0-3 and odd scales.
 	 */
 	{
 		const double sa = 0.013 + 0.001 * (double) pat,
-					sb = 0.0071;
-		float	   *rr = xmalloc(sizeof(float) * (n + 1));
+					sb = pat % 2 ? 0.0071 : 0.013 + 0.001 * (double) pat;
+		uint8_t    *want = xmalloc(nbytes + 1);
 		long double e1 = 0,
 					e2 = 0;
-		double		l1,
-					l2,
-					lane1[EMBQ_FLOAT_LANES] = {0},
+		double		lane1[EMBQ_FLOAT_LANES] = {0},
 					lane2[EMBQ_FLOAT_LANES] = {0};
-		int			bad = 0;
+		char		ctx[200];
+		int			vi2;
 
-		rr[n] = 12345.0f;
-		embq_i8_residual(a, sa, b, sb, n, rr, &l1, &l2);
+		memset(want, 0, nbytes + 1);
 		for (i = 0; i < n; i++)
 		{
 			float		v = (float) (sa * a[i] - sb * b[i]);
 
-			if (memcmp(&v, &rr[i], sizeof(float)) != 0)
-				bad = 1;
+			want[i / 8] |= (uint8_t) ((v > 0) << (i % 8));
 			lane1[i % EMBQ_FLOAT_LANES] += fabs(v);
 			lane2[i % EMBQ_FLOAT_LANES] += (double) v * v;
 			e1 += fabsl((long double) v);
 			e2 += (long double) v * v;
 		}
-		CHECK(!bad && rr[n] == 12345.0f, "i8_residual: n=%zu pattern=%s: wrong residual",
-			  n, i8_pattern_names[pat]);
-		CHECK(l1 == embq_reduce_lanes(lane1) && l2 == embq_reduce_lanes(lane2),
-			  "i8_residual: n=%zu pattern=%s: norms not the lane sums", n, i8_pattern_names[pat]);
-		CHECK(fabsl(l1 - e1) <= 1e-12L * e1 && fabsl(l2 - e2) <= 1e-12L * e2,
-			  "i8_residual: n=%zu pattern=%s: norms %.17g %.17g, expected %.17Lg %.17Lg",
-			  n, i8_pattern_names[pat], l1, l2, e1, e2);
-		free(rr);
+		for (vi2 = 0; vi2 < n_tested; vi2++)
+		{
+			Buf			bm;
+			double		l1 = -1,
+						l2 = -1;
+
+			snprintf(ctx, sizeof(ctx), "%s: n=%zu pattern=%s", tested[vi2]->name, n,
+					 i8_pattern_names[pat]);
+			buf_out(&bm, nbytes, (n + (size_t) vi2) % 4);
+			tested[vi2]->i8_residual(a, sa, b, sb, n, bm.p, &l1, &l2);
+			check_guard("i8_residual", ctx, &bm);
+			CHECK(nbytes == 0 || memcmp(bm.p, want, nbytes) == 0,
+				  "i8_residual: %s: wrong sign bit or nonzero padding", ctx);
+			CHECK(l1 == embq_reduce_lanes(lane1) && l2 == embq_reduce_lanes(lane2),
+				  "i8_residual: %s: norms %.17g %.17g not the lane sums", ctx, l1, l2);
+			CHECK(fabsl(l1 - e1) <= 1e-12L * e1 && fabsl(l2 - e2) <= 1e-12L * e2,
+				  "i8_residual: %s: norms %.17g %.17g, expected %.17Lg %.17Lg",
+				  ctx, l1, l2, e1, e2);
+			buf_free(&bm);
+		}
+		free(want);
 	}
 
 	for (kind = 0; kind < 4; kind++)
@@ -1517,7 +1504,12 @@ test_masked_case(size_t n, int pat)
 			for (j = 0; j < nbytes; j++)
 				m[j] = kind == 0 ? (uint8_t) rng_next(&r) : kind == 1 ? 0xff : 0;
 			if (kind == 3)
-				embq_sign_mask(it == 1 ? fa : fb, n, m);
+			{
+				double		l1,
+							l2;
+
+				embq_kernel_variants[0]->i8_residual(it == 1 ? a : b, 1, a, 0, n, m, &l1, &l2);
+			}
 			else if (n % 8)
 				m[nbytes - 1] &= (uint8_t) ((1u << (n % 8)) - 1);
 		}
@@ -1596,8 +1588,6 @@ test_masked_case(size_t n, int pat)
 	}
 	free(a);
 	free(b);
-	free(fa);
-	free(fb);
 }
 
 /* Plane sums and sign masks over all lengths and patterns. */
@@ -2773,7 +2763,7 @@ main(void)
 	run_group("hamming/and_or/popcount", test_bytes);
 	run_group("bits_float_dot/binarize", test_bitdims);
 	run_group("i8_dot/i8_dot3", test_i8);
-	run_group("plane_sums/bit_planes/sign_mask/i8_residual", test_masked);
+	run_group("plane_sums/bit_planes/i8_residual", test_masked);
 	run_group("i8 large n", test_large_n);
 	run_group("f32 kernels/i8_encode", test_float);
 	run_group("i8_encode halves", test_encode_halves);
