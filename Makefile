@@ -13,13 +13,13 @@ KERNEL_OBJS = src/bitkernels.o src/planekernels.o src/densekernels.o src/int8ker
 GLUE_OBJS = src/embq.o src/gpu.o src/bitvec.o src/i8vec.o src/quantize.o src/distance.o \
 	src/arrayutil.o
 # The embq_ivf index access method.
-IVF_OBJS = src/ivf.o src/ivfutils.o src/ivfbuild.o src/ivfinsert.o src/ivfscan.o \
-	src/ivfvacuum.o
+IVF_OBJS = src/ivf.o src/ivfutils.o src/ivfbuild.o src/ivfassign.o src/ivfparallel.o \
+	src/ivfinsert.o src/ivfscan.o src/ivfvacuum.o
 OBJS = $(KERNEL_OBJS) $(GLUE_OBJS) $(IVF_OBJS)
 
 HEADERS = src/kernels.h cuda/embq_gpu.h
 
-REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf gpu
+REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf ivf_parallel gpu
 
 # TAP tests run by `make prove_installcheck` (not by installcheck).
 PROVE_TESTS = test/t/*.pl

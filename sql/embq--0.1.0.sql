@@ -387,10 +387,11 @@ CREATE OPERATOR CLASS i8vec_cosine_ops
 	OPERATOR 3 <=> (i8vec, double precision[]) FOR ORDER BY float_ops,
 	FUNCTION 1 embq_ivf_cosine_metric(internal);
 
--- what an embq_ivf index holds and which path (cpu or gpu) built it
+-- what an embq_ivf index holds, which path (cpu or gpu) built it, and with
+-- how many parallel workers
 CREATE FUNCTION embq_ivf_info(index regclass,
 	OUT lists integer, OUT dims integer, OUT metric text, OUT rows_per_page integer,
-	OUT trained_on text, OUT assigned_on text)
+	OUT trained_on text, OUT assigned_on text, OUT build_workers integer)
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 ------------------------------------------------------------------------

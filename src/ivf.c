@@ -255,8 +255,8 @@ embq_ivf_info(PG_FUNCTION_ARGS)
 	Relation	index = relation_open(indexoid, AccessShareLock);
 	IvfMetaPageData meta;
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false};
+	Datum		values[7];
+	bool		nulls[7] = {false};
 	static const char *const metrics[] = {"", "hamming", "bit_ip", "l2", "ip", "cosine"};
 
 	if (index->rd_rel->relkind != RELKIND_INDEX ||
@@ -273,6 +273,7 @@ embq_ivf_info(PG_FUNCTION_ARGS)
 	values[3] = Int32GetDatum(meta.capacity);
 	values[4] = CStringGetTextDatum((meta.build_path & IVF_BUILD_GPU_TRAIN) ? "gpu" : "cpu");
 	values[5] = CStringGetTextDatum((meta.build_path & IVF_BUILD_GPU_ASSIGN) ? "gpu" : "cpu");
+	values[6] = Int32GetDatum(meta.build_workers);
 	relation_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

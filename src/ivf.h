@@ -107,6 +107,7 @@ typedef struct IvfMetaPageData
 	int32		dir_per_page;	/* directory entries per directory page */
 	BlockNumber ndirpages;		/* directory pages, blocks 1 .. ndirpages */
 	uint32		build_path;		/* IVF_BUILD_GPU_* bits; 0 = all on the CPU */
+	int32		build_workers;	/* parallel workers that assigned rows */
 } IvfMetaPageData;
 
 typedef IvfMetaPageData *IvfMetaPage;

@@ -3,15 +3,16 @@
  * ivfbuild.c
  *		Build an embq_ivf index: sample rows, train centroids by k-means,
  *		assign every row to its nearest list through a tuplesort (which
- *		spills to disk past maintenance_work_mem), then write each list's
- *		codes densely onto chained pages.
+ *		spills to disk past maintenance_work_mem; ivfassign.c, with parallel
+ *		workers in ivfparallel.c), then write each list's codes densely onto
+ *		chained pages.
  *
  * Pages are written without WAL and logged in one pass at the end
  * (log_newpage_range), as other index builds do.
  *
  *-------------------------------------------------------------------------
  */
-#include "ivf.h"
+#include "ivfbuild.h"
 
 #include <math.h>
 
@@ -35,42 +36,6 @@
 #define IVF_KMEANS_ITERS 10
 #define IVF_SAMPLE_PER_LIST 50
 
-typedef struct IvfBuildState
-{
-	Relation	heap;
-	Relation	index;
-	IvfInfo		info;
-	int			lists;
-
-	/* sampling: a reservoir of codes */
-	char	   *sample;
-	int			sample_target;
-	int			sample_count;
-	double		rows_seen;
-	uint64_t	rng;
-
-	/* assigning */
-	char	   *centroids;		/* lists codes, packed */
-	double	   *cadd;			/* i8vec on the CPU: the rank key of each */
-	double	   *cmul;			/* centroid (see PrepareCpuAssign) */
-	int32_t    *dots;			/* a chunk of rows' dot products with them */
-	TupleDesc	sortdesc;
-	TupleTableSlot *slot;		/* rows going into the sort */
-	TupleTableSlot *sorted;		/* rows coming out of it */
-	Tuplesortstate *sort;
-	int			batch_count;	/* rows waiting in the batch */
-	ItemPointerData *batch_tids;
-	char	   *batch_codes;
-	int32_t    *batch_lists;
-	double		rows_assigned;
-	int64	   *list_counts;
-
-	const EmbqGpuApi *gpu;		/* NULL: the CPU path */
-	uint32		build_path;		/* IVF_BUILD_GPU_* bits that ran */
-	int			batch_size;
-
-	MemoryContext tmpctx;
-} IvfBuildState;
 
 /* The column's dimensions, from its typmod. */
 static int
@@ -414,174 +379,13 @@ TrainCentroids(IvfBuildState *bs)
 	pfree(cf);
 }
 
-/* Rows assigned to lists in one batch: the unit a GPU takes over. */
-#define IVF_ASSIGN_BATCH 4096
-#define IVF_ASSIGN_BATCH_GPU 65536
-
-/*
- * Set up the CPU assignment of i8vec rows.  The int8 dot product x.c of a
- * row with each centroid is exact (embq_kmeans_assign_codes), and the
- * nearest list is the one with the least key cadd - f(x) cmul x.c (f(x):
- * the row's scale for L2, else 1), the operator class's own
- * distance up to terms that are equal for every list (so the same lists as
- * IvfNearestList, which inserts use, up to rounding in ties):
- *   L2:      |sx x - sc c|^2 - sx^2 |x|^2 = sc^2 |c|^2 - sx (2 sc) x.c
- *   IP:      -sx sc x.c ranks as -sc x.c
- *   cosine:  1 - x.c / (|x| |c|) ranks as -x.c / |c|; a zero centroid,
- *            whose distance is NaN, is never nearest.
- */
-static void
-PrepareCpuAssign(IvfBuildState *bs)
-{
-	const IvfInfo *info = &bs->info;
-
-	bs->cadd = palloc(sizeof(double) * bs->lists);
-	bs->cmul = palloc(sizeof(double) * bs->lists);
-	bs->dots = palloc_extended(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * bs->lists, MCXT_ALLOC_HUGE);
-	for (int c = 0; c < bs->lists; c++)
-	{
-		const char *code = bs->centroids + (Size) c * info->codesize;
-		const int8_t *cc = CodeInt8(code);
-		double		sc = CodeScale(code),
-					cc2 = (double) info->kern->i8_dot(cc, cc, info->dims);
-
-		switch (info->metric)
-		{
-			case IVF_METRIC_L2:
-				bs->cadd[c] = sc * sc * cc2;
-				bs->cmul[c] = 2 * sc;
-				break;
-			case IVF_METRIC_IP:
-				bs->cadd[c] = 0;
-				bs->cmul[c] = sc;
-				break;
-			default:
-				bs->cadd[c] = sc == 0 || cc2 == 0 ? INFINITY : 0;
-				bs->cmul[c] = sc == 0 || cc2 == 0 ? 0 : 1 / sqrt(cc2);
-				break;
-		}
-	}
-}
-
-/*
- * Assign a batch of codes to their nearest lists.  The CPU path scores
- * every centroid for every code, as blocked int8 matrix products; it is
- * the batch kernel the GPU path replaces.
- */
-static void
-AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
-{
-	const IvfInfo *info = &bs->info;
-	Size		cs = info->codesize;
-
-	if (IVF_METRIC_IS_BIT(info->metric))
-	{
-		for (int i = 0; i < n; i++)
-		{
-			out[i] = IvfNearestList(info, codes + (Size) i * cs, bs->centroids, bs->lists);
-			if ((i & 255) == 255)
-				CHECK_FOR_INTERRUPTS();
-		}
-		return;
-	}
-	if (bs->cadd == NULL)
-		PrepareCpuAssign(bs);	/* first CPU batch */
-	for (int i0 = 0; i0 < n; i0 += EMBQ_KMEANS_CODE_CHUNK)
-	{
-		int			m = Min(EMBQ_KMEANS_CODE_CHUNK, n - i0);
-		float		factors[EMBQ_KMEANS_CODE_CHUNK];
-
-		for (int i = 0; i < m; i++)
-		{
-			float		sx = CodeScale(codes + (Size) (i0 + i) * cs);
-
-			/* a zero row is at NaN from every centroid by cosine: list 0, as inserts */
-			factors[i] = info->metric == IVF_METRIC_L2 ? sx
-				: info->metric == IVF_METRIC_COSINE && sx == 0 ? NAN : 1;
-		}
-		embq_kmeans_assign_codes(CodeInt8(codes + (Size) i0 * cs), cs, factors, m,
-								 CodeInt8(bs->centroids), cs, bs->cadd, bs->cmul, bs->lists,
-								 info->dims, bs->dots, out + i0);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/* Assign the waiting batch and queue its rows, sorted by list, for writing. */
-static void
-FlushBatch(IvfBuildState *bs)
-{
-	const IvfInfo *info = &bs->info;
-
-	if (bs->gpu != NULL)
-	{
-		char		err[256] = "";
-
-		if (bs->gpu->assign(info->metric, info->dims, info->codesize,
-							(const uint8_t *) bs->batch_codes, bs->batch_count,
-							(const uint8_t *) bs->centroids, bs->lists,
-							bs->batch_lists, err, sizeof(err)) == 0)
-			bs->build_path |= IVF_BUILD_GPU_ASSIGN;
-		else
-		{
-			EmbqGpuFailed("assignment", err);
-			bs->gpu = NULL;
-			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_ASSIGN);
-		}
-	}
-	if (bs->gpu == NULL)
-		AssignBatch(bs, bs->batch_codes, bs->batch_count, bs->batch_lists);
-	for (int i = 0; i < bs->batch_count; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(bs->tmpctx);
-		bytea	   *code = palloc(VARHDRSZ + info->codesize);
-
-		SET_VARSIZE(code, VARHDRSZ + info->codesize);
-		memcpy(VARDATA(code), bs->batch_codes + (Size) i * info->codesize, info->codesize);
-		ExecClearTuple(bs->slot);
-		bs->slot->tts_values[0] = Int32GetDatum(bs->batch_lists[i]);
-		bs->slot->tts_isnull[0] = false;
-		bs->slot->tts_values[1] = PointerGetDatum(&bs->batch_tids[i]);
-		bs->slot->tts_isnull[1] = false;
-		bs->slot->tts_values[2] = PointerGetDatum(code);
-		bs->slot->tts_isnull[2] = false;
-		ExecStoreVirtualTuple(bs->slot);
-		tuplesort_puttupleslot(bs->sort, bs->slot);
-		bs->list_counts[bs->batch_lists[i]]++;
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(bs->tmpctx);
-	}
-	bs->rows_assigned += bs->batch_count;
-	bs->batch_count = 0;
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->rows_assigned);
-}
-
-/* Collect one row's code into the assignment batch. */
-static void
-AssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
-			   bool tupleIsAlive, void *state)
-{
-	IvfBuildState *bs = (IvfBuildState *) state;
-	MemoryContext old;
-
-	if (isnull[0])
-		return;
-	old = MemoryContextSwitchTo(bs->tmpctx);
-	IvfDatumToCode(&bs->info, values[0],
-				   bs->batch_codes + (Size) bs->batch_count * bs->info.codesize);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(bs->tmpctx);
-	bs->batch_tids[bs->batch_count++] = *tid;
-	if (bs->batch_count == bs->batch_size)
-		FlushBatch(bs);
-}
-
 /*
  * Write the metapage and the (empty) directory pages at blocks 0 .. ndir, so
  * that the directory sits at fixed blocks before any data page.
  */
 static void
 WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
-					  int lists, int dir_per_page, uint32 build_path)
+					  int lists, int dir_per_page, uint32 build_path, int build_workers)
 {
 	BlockNumber ndir = (lists + dir_per_page - 1) / dir_per_page;
 	Buffer		buf = IvfNewBuffer(index, forknum);
@@ -603,6 +407,7 @@ WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
 	meta->dir_per_page = dir_per_page;
 	meta->ndirpages = ndir;
 	meta->build_path = build_path;
+	meta->build_workers = build_workers;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(IvfMetaPageData)) - (char *) page;
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
@@ -728,6 +533,7 @@ WriteLists(IvfBuildState *bs, int dir_per_page)
 {
 	const IvfInfo *info = &bs->info;
 	bool		twotier = info->codecapacity > 0;
+	TupleTableSlot *sorted = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsMinimalTuple);
 	IvfChains	chains;
 	IvfOpenPage data = {InvalidBuffer, -1};
 	IvfOpenPage codes = {InvalidBuffer, -1};
@@ -742,12 +548,12 @@ WriteLists(IvfBuildState *bs, int dir_per_page)
 		chains.start[i] = chains.last[i] = chains.codestart[i] = chains.codelast[i] =
 			InvalidBlockNumber;
 
-	while (tuplesort_gettupleslot(bs->sort, true, false, bs->sorted, NULL))
+	while (tuplesort_gettupleslot(bs->sort, true, false, sorted, NULL))
 	{
 		bool		isnull;
-		int			list = DatumGetInt32(slot_getattr(bs->sorted, 1, &isnull));
-		ItemPointer tid = (ItemPointer) DatumGetPointer(slot_getattr(bs->sorted, 2, &isnull));
-		bytea	   *code = DatumGetByteaPP(slot_getattr(bs->sorted, 3, &isnull));
+		int			list = DatumGetInt32(slot_getattr(sorted, 1, &isnull));
+		ItemPointer tid = (ItemPointer) DatumGetPointer(slot_getattr(sorted, 2, &isnull));
+		bytea	   *code = DatumGetByteaPP(slot_getattr(sorted, 3, &isnull));
 		Page		page;
 
 		CHECK_FOR_INTERRUPTS();
@@ -770,6 +576,7 @@ WriteLists(IvfBuildState *bs, int dir_per_page)
 	}
 	ClosePage(&data);
 	ClosePage(&codes);
+	ExecDropSingleTupleTableSlot(sorted);
 
 	FillDirectory(bs->index, info, bs->lists, dir_per_page, bs->centroids,
 				  &chains, bs->list_counts);
@@ -783,11 +590,8 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	IvfBuildState bs;
 	IvfOptions *opts = (IvfOptions *) index->rd_options;
 	int			dir_per_page;
-	AttrNumber	attnum = 1;
-	Oid			sortop = Int4LessOperator;
-	Oid			collation = InvalidOid;
-	bool		nullsfirst = false;
 	double		estimated;
+	IvfLeader  *leader;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -837,42 +641,26 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 bs.gpu ? PROGRESS_IVF_PHASE_ASSIGN_GPU : PROGRESS_IVF_PHASE_ASSIGN);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.rows_seen);
-	bs.list_counts = palloc0(sizeof(int64) * bs.lists);
-	bs.sortdesc = CreateTemplateTupleDesc(3);
-	TupleDescInitEntry(bs.sortdesc, (AttrNumber) 1, "list", INT4OID, -1, 0);
-	TupleDescInitEntry(bs.sortdesc, (AttrNumber) 2, "tid", TIDOID, -1, 0);
-	TupleDescInitEntry(bs.sortdesc, (AttrNumber) 3, "code", BYTEAOID, -1, 0);
-	bs.slot = MakeSingleTupleTableSlot(bs.sortdesc, &TTSOpsVirtual);
-	bs.sorted = MakeSingleTupleTableSlot(bs.sortdesc, &TTSOpsMinimalTuple);
-	bs.sort = tuplesort_begin_heap(bs.sortdesc, 1, &attnum, &sortop, &collation,
-								   &nullsfirst, maintenance_work_mem, NULL,
-#if PG_VERSION_NUM >= 150000
-								   TUPLESORT_NONE
-#else
-								   false
-#endif
-		);
-	bs.batch_size = bs.gpu ? IVF_ASSIGN_BATCH_GPU : IVF_ASSIGN_BATCH;
-	bs.batch_tids = palloc(sizeof(ItemPointerData) * bs.batch_size);
-	bs.batch_codes = palloc_extended((Size) bs.batch_size * bs.info.codesize, MCXT_ALLOC_HUGE);
-	bs.batch_lists = palloc(sizeof(int32_t) * bs.batch_size);
-	table_index_build_scan(heap, index, indexInfo, true, true, AssignCallback, &bs, NULL);
-	FlushBatch(&bs);
-	if (bs.cadd)
+	bs.report_progress = true;
+	leader = IvfBeginParallel(&bs, indexInfo);
+	if (leader)
+		IvfParallelAssign(leader, &bs);
+	else
 	{
-		pfree(bs.cadd);
-		pfree(bs.cmul);
-		pfree(bs.dots);
+		IvfAssignBegin(&bs, maintenance_work_mem, NULL);
+		table_index_build_scan(heap, index, indexInfo, true, true, IvfAssignCallback, &bs, NULL);
+		IvfAssignEnd(&bs);
 	}
 	tuplesort_performsort(bs.sort);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_WRITE);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
-	WriteMetaAndDirectory(index, MAIN_FORKNUM, &bs.info, bs.lists, dir_per_page, bs.build_path);
+	WriteMetaAndDirectory(index, MAIN_FORKNUM, &bs.info, bs.lists, dir_per_page, bs.build_path,
+						  bs.build_workers);
 	WriteLists(&bs, dir_per_page);
 	tuplesort_end(bs.sort);
-	ExecDropSingleTupleTableSlot(bs.slot);
-	ExecDropSingleTupleTableSlot(bs.sorted);
+	if (leader)
+		IvfEndParallel(leader);
 
 	if (RelationNeedsWAL(index))
 		log_newpage_range(index, MAIN_FORKNUM, 0, RelationGetNumberOfBlocks(index), true);
@@ -895,7 +683,7 @@ ivfbuildempty(Relation index)
 	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)), &info);
 	dir_per_page = IvfDirPerPage(info.codesize);
 
-	WriteMetaAndDirectory(index, INIT_FORKNUM, &info, 1, dir_per_page, 0);
+	WriteMetaAndDirectory(index, INIT_FORKNUM, &info, 1, dir_per_page, 0, 0);
 	buf = ReadBufferExtended(index, INIT_FORKNUM, 1, RBM_NORMAL, NULL);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	{

@@ -11,9 +11,11 @@ the server; needs numpy only (no psycopg: it drives psql).
      by make_bench_data.py's recipe (lifted_rows), quantized per row to
      i8vec and loaded with COPY BINARY.  The float top-10 of each query is
      computed on the way, in float64 from the float rows.
-  2. For each path in --paths (default gpu, cpu): CREATE INDEX ... USING
-     embq_ivf (e i8vec_cosine_ops) with the default lists under
-     embq.gpu = on (gpu) or off (cpu), timed by psql's \\timing, while a
+  2. For each path in --paths (default gpu, cpu, cpu-par): CREATE INDEX ...
+     USING embq_ivf (e i8vec_cosine_ops) with the default lists under
+     embq.gpu = on (gpu) or off (cpu, cpu-par), serial but for cpu-par,
+     which asks for --workers parallel workers (default: one per CPU
+     besides the leader's), timed by psql's \\timing, while a
      second connection samples pg_stat_progress_create_index every 50 ms
      for the time spent in each phase.  Then recall@10 and mean latency of
      the queries through that index at the default embq.probes.
@@ -170,14 +172,19 @@ class PhaseSampler(threading.Thread):
             self.stop.wait(0.05)
 
 
-def build(psql, path, mwm):
-    """CREATE INDEX under embq.gpu = on (gpu) or off (cpu); its figures."""
+def build(psql, path, mwm, workers):
+    """CREATE INDEX under embq.gpu = on (gpu) or off (cpu, cpu-par); its figures."""
     psql.run("DROP INDEX IF EXISTS ti; CHECKPOINT;")
     sampler = PhaseSampler(psql)
     sampler.start()
-    rc, out = psql.run("SET maintenance_work_mem = '%s'; SET embq.gpu = %s;\n\\timing on\n"
+    # the table's parallel_workers: the planner's own count stops near 5 at 1 GB
+    par = path == "cpu-par"
+    rc, out = psql.run("ALTER TABLE t %s;\n"
+                       "SET maintenance_work_mem = '%s'; SET embq.gpu = %s;\n"
+                       "SET max_parallel_maintenance_workers = %d;\n\\timing on\n"
                        "CREATE INDEX ti ON t USING embq_ivf (e i8vec_cosine_ops);\n"
-                       % (mwm, "on" if path == "gpu" else "off"), check=False)
+                       % ("SET (parallel_workers = %d)" % workers if par else "RESET (parallel_workers)",
+                          mwm, "on" if path == "gpu" else "off", workers if par else 0), check=False)
     sampler.stop.set()
     sampler.join()
     res = {"path": path, "phases_s": {k: round(v, 2) for k, v in sampler.spent.items()}}
@@ -187,9 +194,11 @@ def build(psql, path, mwm):
         log("%s build failed: %s" % (path, res["error"]))
         return res
     res["build_s"] = float(re.findall(r"Time: ([0-9.]+) ms", out)[-1]) / 1000
-    _, info = psql.run("SELECT lists, trained_on, assigned_on, pg_relation_size('ti') FROM embq_ivf_info('ti')")
-    lists, trained, assigned, size = info.strip().split("|")
-    res.update(lists=int(lists), trained_on=trained, assigned_on=assigned, index_mb=int(size) / 2**20)
+    _, info = psql.run("SELECT lists, trained_on, assigned_on, build_workers, pg_relation_size('ti') "
+                       "FROM embq_ivf_info('ti')")
+    lists, trained, assigned, nworkers, size = info.strip().split("|")
+    res.update(lists=int(lists), trained_on=trained, assigned_on=assigned, workers=int(nworkers),
+               index_mb=int(size) / 2**20)
     _, m = psql.run(MEASURE + "SELECT * FROM measure();")
     rec, ms = m.strip().splitlines()[-1].split("|")
     res.update(recall=float(rec), query_ms=float(ms))
@@ -217,7 +226,9 @@ def main():
     ap.add_argument("--base", required=True, help="NPZ from make_bench_data.py --export-base")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=1024)
-    ap.add_argument("--paths", default="gpu,cpu")
+    ap.add_argument("--paths", default="gpu,cpu,cpu-par")
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                    help="parallel workers of the cpu-par build")
     ap.add_argument("--maintenance-work-mem", default="8GB")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args()
@@ -228,7 +239,7 @@ def main():
     usable, device, reason = st.strip().split("|")
     log("GPU: usable=%s device=%s reason=%s" % (usable, device, reason))
     source = load(psql, a.base, a.rows, a.dim)
-    results = [build(psql, p, a.maintenance_work_mem) for p in a.paths.split(",")]
+    results = [build(psql, p, a.maintenance_work_mem, a.workers) for p in a.paths.split(",")]
 
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": a.rows, "dim": a.dim,
             "source": source, "gpu": device or "none (%s)" % reason,
@@ -236,19 +247,21 @@ def main():
             "maintenance_work_mem": a.maintenance_work_mem}
     md = ["embq_ivf build, %d x %d i8vec (%s rows lifted), cosine, default lists; %s; GPU: %s; CPU: %s"
           % (a.rows, a.dim, source, meta["date"], meta["gpu"], meta["cpu"]), "",
-          "| path | build s | trained on | assigned on | lists | index MB | recall@10 | query ms | phases (s) |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "| path | build s | trained on | assigned on | workers | lists | index MB | recall@10 | query ms | phases (s) |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
-            md.append("| %s | failed: %s | | | | | | | |" % (r["path"], r["error"]))
+            md.append("| %s | failed: %s | | | | | | | | |" % (r["path"], r["error"]))
             continue
-        md.append("| %s | %.1f | %s | %s | %d | %.0f | %.3f | %.2f | %s |" % (
-            r["path"], r["build_s"], r["trained_on"], r["assigned_on"], r["lists"], r["index_mb"],
+        md.append("| %s | %.1f | %s | %s | %d | %d | %.0f | %.3f | %.2f | %s |" % (
+            r["path"], r["build_s"], r["trained_on"], r["assigned_on"], r["workers"], r["lists"], r["index_mb"],
             r["recall"], r["query_ms"], ", ".join("%s %.1f" % kv for kv in r["phases_s"].items())))
     ok = {r["path"]: r for r in results if "error" not in r}
-    if "gpu" in ok and "cpu" in ok:
-        md += ["", "CPU / GPU build time: %.1fx; recall GPU - CPU: %+.3f"
-               % (ok["cpu"]["build_s"] / ok["gpu"]["build_s"], ok["gpu"]["recall"] - ok["cpu"]["recall"])]
+    for cpu in ("cpu", "cpu-par"):
+        if "gpu" in ok and cpu in ok:
+            md += ["", "%s / gpu build time: %.1fx; recall gpu - %s: %+.3f"
+                   % (cpu, ok[cpu]["build_s"] / ok["gpu"]["build_s"], cpu,
+                      ok["gpu"]["recall"] - ok[cpu]["recall"])]
     text = "\n".join(md) + "\n"
     print(text)
     os.makedirs(a.out, exist_ok=True)

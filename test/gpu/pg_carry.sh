@@ -85,7 +85,8 @@ start_cluster() {
 
 # The index build benchmark: big buffers so that the table stays in memory.
 bench() {
-    start_cluster -c shared_buffers=8GB -c max_wal_size=32GB -c checkpoint_timeout=1h
+    start_cluster -c shared_buffers=8GB -c max_wal_size=32GB -c checkpoint_timeout=1h \
+        -c max_worker_processes=32 -c max_parallel_workers=32
     python3 test/gpu/build_bench.py --psql "$bindir/psql" --host "$data" --port "$port" \
         --base "$CARRY/data/base.npz" "$@"
 }

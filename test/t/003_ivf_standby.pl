@@ -1,4 +1,5 @@
-# embq_ivf on a streaming standby: the index build (log_newpage_range), inserts
+# embq_ivf on a streaming standby: the index build (log_newpage_range; serial
+# and parallel), inserts
 # (new pages, chain growth, the first page of an empty list), deletes, VACUUM
 # (page compaction, insert page moved back) and inserts after VACUUM, all
 # replayed from WAL.  The primary runs with wal_consistency_checking =
@@ -55,11 +56,15 @@ $standby->init_from_backup($primary, 'base', has_streaming => 1);
 $standby->append_conf('postgresql.conf', 'hot_standby_feedback = on');
 $standby->start;
 
-# Index builds happen after the backup: the standby replays them.
+# Index builds happen after the backup: the standby replays them.  The
+# three indexes on t are built by two parallel workers and the leader.
 $primary->safe_psql('postgres', q{
+	ALTER TABLE t SET (parallel_workers = 2);
+	SET max_parallel_maintenance_workers = 2;
 	CREATE INDEX t_e ON t USING embq_ivf (e) WITH (lists = 16);
 	CREATE INDEX t_b ON t USING embq_ivf (b) WITH (lists = 8);
 	CREATE INDEX t_e_cos ON t USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 250);
+	RESET max_parallel_maintenance_workers;
 	CREATE INDEX t_empty_e ON t_empty USING embq_ivf (e);
 	CREATE INDEX big_e ON big USING embq_ivf (e) WITH (lists = 5);
 	CREATE INDEX big_b ON big USING embq_ivf (b) WITH (lists = 7);
@@ -92,6 +97,11 @@ $primary->safe_psql('postgres', qq{
 		quantize_binary(array(SELECT (random() - 0.5)::real FROM generate_series(1, 20000) WHERE i > 0))
 		FROM generate_series(251, 300) i;
 });
+is($primary->safe_psql('postgres', q{
+	SELECT string_agg((build_workers > 0)::text, ',' ORDER BY i)
+	FROM unnest(ARRAY['t_e', 't_b', 't_e_cos']) WITH ORDINALITY AS n(idx, i),
+		LATERAL embq_ivf_info(idx::regclass)}), 'true,true,true',
+	'the indexes on t were built in parallel');
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 
 my $live = $primary->safe_psql('postgres', 'SELECT count(*) FROM t WHERE e IS NOT NULL');

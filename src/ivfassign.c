@@ -1,0 +1,261 @@
+/*-------------------------------------------------------------------------
+ *
+ * ivfassign.c
+ *		Assign rows to their nearest lists during an embq_ivf build, in
+ *		batches (on the GPU when one is in use), and feed them to the sort
+ *		by list that the build writes its pages from.
+ *
+ * A serial build runs this over the whole table; a parallel build runs it
+ * in every participant over its share of the blocks, each into its own
+ * sort run, and the leader merges the runs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ivfbuild.h"
+
+#include <math.h>
+
+#include "catalog/pg_operator_d.h"
+#include "catalog/pg_type_d.h"
+#include "commands/progress.h"
+#include "executor/executor.h"
+#include "kmeans.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+
+/*
+ * Set up the CPU assignment of i8vec rows.  The int8 dot product x.c of a
+ * row with each centroid is exact (embq_kmeans_assign_codes), and the
+ * nearest list is the one with the least key cadd - f(x) cmul x.c (f(x):
+ * the row's scale for L2, else 1), the operator class's own
+ * distance up to terms that are equal for every list (so the same lists as
+ * IvfNearestList, which inserts use, up to rounding in ties):
+ *   L2:      |sx x - sc c|^2 - sx^2 |x|^2 = sc^2 |c|^2 - sx (2 sc) x.c
+ *   IP:      -sx sc x.c ranks as -sc x.c
+ *   cosine:  1 - x.c / (|x| |c|) ranks as -x.c / |c|; a zero centroid,
+ *            whose distance is NaN, is never nearest.
+ */
+static void
+PrepareCpuAssign(IvfBuildState *bs)
+{
+	const IvfInfo *info = &bs->info;
+
+	bs->cadd = palloc(sizeof(double) * bs->lists);
+	bs->cmul = palloc(sizeof(double) * bs->lists);
+	bs->dots = palloc_extended(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * bs->lists, MCXT_ALLOC_HUGE);
+	for (int c = 0; c < bs->lists; c++)
+	{
+		const char *code = bs->centroids + (Size) c * info->codesize;
+		const int8_t *cc = CodeInt8(code);
+		double		sc = CodeScale(code),
+					cc2 = (double) info->kern->i8_dot(cc, cc, info->dims);
+
+		switch (info->metric)
+		{
+			case IVF_METRIC_L2:
+				bs->cadd[c] = sc * sc * cc2;
+				bs->cmul[c] = 2 * sc;
+				break;
+			case IVF_METRIC_IP:
+				bs->cadd[c] = 0;
+				bs->cmul[c] = sc;
+				break;
+			default:
+				bs->cadd[c] = sc == 0 || cc2 == 0 ? INFINITY : 0;
+				bs->cmul[c] = sc == 0 || cc2 == 0 ? 0 : 1 / sqrt(cc2);
+				break;
+		}
+	}
+}
+
+/*
+ * Assign a batch of codes to their nearest lists.  The CPU path scores
+ * every centroid for every code, as blocked int8 matrix products; it is
+ * the batch kernel the GPU path replaces.
+ */
+static void
+AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
+{
+	const IvfInfo *info = &bs->info;
+	Size		cs = info->codesize;
+
+	if (IVF_METRIC_IS_BIT(info->metric))
+	{
+		for (int i = 0; i < n; i++)
+		{
+			out[i] = IvfNearestList(info, codes + (Size) i * cs, bs->centroids, bs->lists);
+			if ((i & 255) == 255)
+				CHECK_FOR_INTERRUPTS();
+		}
+		return;
+	}
+	if (bs->cadd == NULL)
+		PrepareCpuAssign(bs);	/* first CPU batch */
+	for (int i0 = 0; i0 < n; i0 += EMBQ_KMEANS_CODE_CHUNK)
+	{
+		int			m = Min(EMBQ_KMEANS_CODE_CHUNK, n - i0);
+		float		factors[EMBQ_KMEANS_CODE_CHUNK];
+
+		for (int i = 0; i < m; i++)
+		{
+			float		sx = CodeScale(codes + (Size) (i0 + i) * cs);
+
+			/* a zero row is at NaN from every centroid by cosine: list 0, as inserts */
+			factors[i] = info->metric == IVF_METRIC_L2 ? sx
+				: info->metric == IVF_METRIC_COSINE && sx == 0 ? NAN : 1;
+		}
+		embq_kmeans_assign_codes(CodeInt8(codes + (Size) i0 * cs), cs, factors, m,
+								 CodeInt8(bs->centroids), cs, bs->cadd, bs->cmul, bs->lists,
+								 info->dims, bs->dots, out + i0);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Assign the waiting batch and queue its rows, sorted by list, for writing. */
+static void
+FlushBatch(IvfBuildState *bs)
+{
+	const IvfInfo *info = &bs->info;
+	uint64		done;
+
+	if (bs->gpu != NULL)
+	{
+		char		err[256] = "";
+
+		if (bs->gpu->assign(info->metric, info->dims, info->codesize,
+							(const uint8_t *) bs->batch_codes, bs->batch_count,
+							(const uint8_t *) bs->centroids, bs->lists,
+							bs->batch_lists, err, sizeof(err)) == 0)
+			bs->build_path |= IVF_BUILD_GPU_ASSIGN;
+		else
+		{
+			EmbqGpuFailed("assignment", err);
+			bs->gpu = NULL;
+			if (bs->report_progress)
+				pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_ASSIGN);
+		}
+	}
+	if (bs->gpu == NULL)
+		AssignBatch(bs, bs->batch_codes, bs->batch_count, bs->batch_lists);
+	for (int i = 0; i < bs->batch_count; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(bs->tmpctx);
+		bytea	   *code = palloc(VARHDRSZ + info->codesize);
+
+		SET_VARSIZE(code, VARHDRSZ + info->codesize);
+		memcpy(VARDATA(code), bs->batch_codes + (Size) i * info->codesize, info->codesize);
+		ExecClearTuple(bs->slot);
+		bs->slot->tts_values[0] = Int32GetDatum(bs->batch_lists[i]);
+		bs->slot->tts_isnull[0] = false;
+		bs->slot->tts_values[1] = PointerGetDatum(&bs->batch_tids[i]);
+		bs->slot->tts_isnull[1] = false;
+		bs->slot->tts_values[2] = PointerGetDatum(code);
+		bs->slot->tts_isnull[2] = false;
+		ExecStoreVirtualTuple(bs->slot);
+		tuplesort_puttupleslot(bs->sort, bs->slot);
+		bs->list_counts[bs->batch_lists[i]]++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(bs->tmpctx);
+	}
+	bs->rows_assigned += bs->batch_count;
+	if (bs->shared_assigned)
+		done = pg_atomic_add_fetch_u64(bs->shared_assigned, bs->batch_count);
+	else
+		done = (uint64) bs->rows_assigned;
+	bs->batch_count = 0;
+	if (bs->report_progress)
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) done);
+}
+
+/* Collect one row's code into the assignment batch. */
+void
+IvfAssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+				  bool tupleIsAlive, void *state)
+{
+	IvfBuildState *bs = (IvfBuildState *) state;
+	MemoryContext old;
+
+	if (isnull[0])
+		return;
+	old = MemoryContextSwitchTo(bs->tmpctx);
+	IvfDatumToCode(&bs->info, values[0],
+				   bs->batch_codes + (Size) bs->batch_count * bs->info.codesize);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tmpctx);
+	bs->batch_tids[bs->batch_count++] = *tid;
+	if (bs->batch_count == bs->batch_size)
+		FlushBatch(bs);
+}
+
+/* The sort's rows: (list, tid, code), sorted by list. */
+TupleDesc
+IvfSortDesc(void)
+{
+	TupleDesc	desc = CreateTemplateTupleDesc(3);
+
+	TupleDescInitEntry(desc, (AttrNumber) 1, "list", INT4OID, -1, 0);
+	TupleDescInitEntry(desc, (AttrNumber) 2, "tid", TIDOID, -1, 0);
+	TupleDescInitEntry(desc, (AttrNumber) 3, "code", BYTEAOID, -1, 0);
+	return desc;
+}
+
+/*
+ * A sort by list of IvfSortDesc rows, spilling past sortmem kB: a whole
+ * sort, a participant's run of a parallel one, or the leader's merge of the
+ * runs, as coordinate says.
+ */
+Tuplesortstate *
+IvfSortBegin(TupleDesc desc, int sortmem, SortCoordinate coordinate)
+{
+	AttrNumber	attnum = 1;
+	Oid			sortop = Int4LessOperator;
+	Oid			collation = InvalidOid;
+	bool		nullsfirst = false;
+
+	return tuplesort_begin_heap(desc, 1, &attnum, &sortop, &collation,
+								&nullsfirst, sortmem, coordinate,
+#if PG_VERSION_NUM >= 150000
+								TUPLESORT_NONE
+#else
+								false
+#endif
+		);
+}
+
+/*
+ * Start assigning: the sort by list (see IvfSortBegin), the batch, and the
+ * counts per list.  The centroids must be trained.
+ */
+void
+IvfAssignBegin(IvfBuildState *bs, int sortmem, SortCoordinate coordinate)
+{
+	bs->list_counts = palloc0(sizeof(int64) * bs->lists);
+	bs->sortdesc = IvfSortDesc();
+	bs->slot = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsVirtual);
+	bs->sort = IvfSortBegin(bs->sortdesc, sortmem, coordinate);
+	bs->batch_size = bs->gpu ? IVF_ASSIGN_BATCH_GPU : IVF_ASSIGN_BATCH;
+	bs->batch_tids = palloc(sizeof(ItemPointerData) * bs->batch_size);
+	bs->batch_codes = palloc_extended((Size) bs->batch_size * bs->info.codesize, MCXT_ALLOC_HUGE);
+	bs->batch_lists = palloc(sizeof(int32_t) * bs->batch_size);
+}
+
+/* Assign the last batch and free what assigning took; the sort stays open. */
+void
+IvfAssignEnd(IvfBuildState *bs)
+{
+	FlushBatch(bs);
+	if (bs->cadd)
+	{
+		pfree(bs->cadd);
+		pfree(bs->cmul);
+		pfree(bs->dots);
+		bs->cadd = bs->cmul = NULL;
+		bs->dots = NULL;
+	}
+	pfree(bs->batch_tids);
+	pfree(bs->batch_codes);
+	pfree(bs->batch_lists);
+	ExecDropSingleTupleTableSlot(bs->slot);
+	bs->slot = NULL;
+}

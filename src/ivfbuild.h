@@ -1,0 +1,86 @@
+/*-------------------------------------------------------------------------
+ *
+ * ivfbuild.h
+ *		The state of an embq_ivf index build, shared by the build itself
+ *		(ivfbuild.c), the assignment of rows to lists (ivfassign.c) and the
+ *		parallel workers that assign part of the table each (ivfparallel.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMBQ_IVFBUILD_H
+#define EMBQ_IVFBUILD_H
+
+#include "ivf.h"
+
+#include "access/parallel.h"
+#include "executor/tuptable.h"
+#include "gpu.h"
+#include "port/atomics.h"
+#include "utils/tuplesort.h"
+
+/* Rows assigned to lists in one batch: the unit a GPU takes over. */
+#define IVF_ASSIGN_BATCH 4096
+#define IVF_ASSIGN_BATCH_GPU 65536
+
+typedef struct IvfBuildState
+{
+	Relation	heap;
+	Relation	index;
+	IvfInfo		info;
+	int			lists;
+
+	/* sampling: a reservoir of codes */
+	char	   *sample;
+	int			sample_target;
+	int			sample_count;
+	double		rows_seen;
+	uint64_t	rng;
+
+	/* assigning */
+	char	   *centroids;		/* lists codes, packed */
+	double	   *cadd;			/* i8vec on the CPU: the rank key of each */
+	double	   *cmul;			/* centroid (see PrepareCpuAssign) */
+	int32_t    *dots;			/* a chunk of rows' dot products with them */
+	TupleDesc	sortdesc;
+	TupleTableSlot *slot;		/* rows going into the sort */
+	Tuplesortstate *sort;
+	int			batch_count;	/* rows waiting in the batch */
+	ItemPointerData *batch_tids;
+	char	   *batch_codes;
+	int32_t    *batch_lists;
+	double		rows_assigned;
+	int64	   *list_counts;
+
+	/*
+	 * Rows assigned by every participant of a parallel build, and whether
+	 * this process reports them as the build's progress (the leader, or a
+	 * serial build, where the counter is NULL and rows_assigned counts)
+	 */
+	pg_atomic_uint64 *shared_assigned;
+	bool		report_progress;
+
+	const EmbqGpuApi *gpu;		/* NULL: the CPU path */
+	uint32		build_path;		/* IVF_BUILD_GPU_* bits that ran */
+	int			build_workers;	/* parallel workers besides the leader */
+	int			batch_size;
+
+	MemoryContext tmpctx;
+} IvfBuildState;
+
+/* ivfassign.c */
+extern void IvfAssignBegin(IvfBuildState *bs, int sortmem, SortCoordinate coordinate);
+extern void IvfAssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+							  bool tupleIsAlive, void *state);
+extern void IvfAssignEnd(IvfBuildState *bs);
+extern TupleDesc IvfSortDesc(void);
+extern Tuplesortstate *IvfSortBegin(TupleDesc desc, int sortmem, SortCoordinate coordinate);
+
+/* ivfparallel.c */
+typedef struct IvfLeader IvfLeader;
+
+extern IvfLeader *IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo);
+extern void IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs);
+extern void IvfEndParallel(IvfLeader *leader);
+extern PGDLLEXPORT void IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
+#endif							/* EMBQ_IVFBUILD_H */
