@@ -644,7 +644,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.report_progress = true;
 	leader = IvfBeginParallel(&bs, indexInfo);
 	if (leader)
-		IvfParallelAssign(leader, &bs);
+		IvfParallelAssign(leader, &bs, indexInfo);
 	else
 	{
 		IvfAssignBegin(&bs, maintenance_work_mem, NULL);

@@ -79,7 +79,7 @@ extern Tuplesortstate *IvfSortBegin(TupleDesc desc, int sortmem, SortCoordinate 
 typedef struct IvfLeader IvfLeader;
 
 extern IvfLeader *IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo);
-extern void IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs);
+extern void IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo);
 extern void IvfEndParallel(IvfLeader *leader);
 extern PGDLLEXPORT void IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 

@@ -66,6 +66,7 @@ typedef struct IvfShared
 	int			done;			/* participants finished */
 	double		rows;			/* rows they assigned */
 	uint32		build_path;		/* IVF_BUILD_GPU_* bits any of them ran */
+	bool		brokenhotchain; /* a scan met a broken HOT chain */
 	ConditionVariable donecv;	/* signalled by each participant when done */
 
 	/* the parallel heap scan's descriptor comes next, BUFFERALIGN'ed */
@@ -119,6 +120,7 @@ Participate(IvfBuildState *bs, IvfShared *shared, int64 *counts, int slot,
 	shared->done++;
 	shared->rows += bs->rows_assigned;
 	shared->build_path |= bs->build_path;
+	shared->brokenhotchain |= indexInfo->ii_BrokenHotChain;
 	SpinLockRelease(&shared->mutex);
 	ConditionVariableSignal(&shared->donecv);
 }
@@ -225,6 +227,7 @@ IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo)
 	if (pcxt->nworkers_launched == 0)
 	{
 		IvfEndParallel(leader);
+		pfree(leader);
 		return NULL;
 	}
 	leader->participants = pcxt->nworkers_launched + 1;
@@ -238,17 +241,21 @@ IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo)
  * The leader's part of a parallel assignment: its own share of the table,
  * then, once every participant is done, the merge of their runs into
  * bs->sort (to be sorted with tuplesort_performsort), with the counts per
- * list, rows and GPU steps of them all.
+ * list, rows and GPU steps of them all, and whether a scan met a broken HOT
+ * chain (indexInfo->ii_BrokenHotChain, as a serial scan reports it).
  */
 void
-IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs)
+IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo)
 {
 	IvfShared  *shared = leader->shared;
 	SortCoordinate coordinate;
 
-	/* the leader's run is the last slot: workers take slots 0 .. nworkers-1 */
+	/*
+	 * The leader's run is the last slot (workers take slots 0 .. nworkers-1);
+	 * its share of maintenance_work_mem counts the workers that started.
+	 */
 	Participate(bs, shared, leader->counts, shared->participants - 1, leader->sharedsort,
-				maintenance_work_mem / shared->participants);
+				maintenance_work_mem / leader->participants);
 
 	for (;;)
 	{
@@ -259,9 +266,18 @@ IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs)
 		SpinLockRelease(&shared->mutex);
 		if (done == leader->participants)
 			break;
-		ConditionVariableSleep(&shared->donecv, WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
+		/* wake now and then to report the workers' progress */
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+									 (int64) pg_atomic_read_u64(&shared->assigned));
+		(void) ConditionVariableTimedSleep(&shared->donecv, 200,
+										   WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
 	}
 	ConditionVariableCancelSleep();
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+								 (int64) pg_atomic_read_u64(&shared->assigned));
+	if (shared->brokenhotchain)
+		indexInfo->ii_BrokenHotChain = true;
+	bs->shared_assigned = NULL; /* in shared memory that goes at the end */
 
 	memset(bs->list_counts, 0, sizeof(int64) * bs->lists);
 	for (int s = 0; s < shared->participants; s++)
