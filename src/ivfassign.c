@@ -132,8 +132,7 @@ FlushBatch(IvfBuildState *bs)
 		{
 			EmbqGpuFailed("assignment", err);
 			bs->gpu = NULL;
-			if (bs->report_progress)
-				pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_ASSIGN);
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_ASSIGN);
 		}
 	}
 	if (bs->gpu == NULL)
@@ -189,8 +188,8 @@ IvfAssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 }
 
 /* The sort's rows: (list, tid, code), sorted by list. */
-TupleDesc
-IvfSortDesc(void)
+static TupleDesc
+SortDesc(void)
 {
 	TupleDesc	desc = CreateTemplateTupleDesc(3);
 
@@ -201,7 +200,7 @@ IvfSortDesc(void)
 }
 
 /*
- * A sort by list of IvfSortDesc rows, spilling past sortmem kB: a whole
+ * A sort by list of SortDesc rows (bs->sortdesc), spilling past sortmem kB: a whole
  * sort, a participant's run of a parallel one, or the leader's merge of the
  * runs, as coordinate says.
  */
@@ -231,7 +230,7 @@ void
 IvfAssignBegin(IvfBuildState *bs, int sortmem, SortCoordinate coordinate)
 {
 	bs->list_counts = palloc0(sizeof(int64) * bs->lists);
-	bs->sortdesc = IvfSortDesc();
+	bs->sortdesc = SortDesc();
 	bs->slot = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsVirtual);
 	bs->sort = IvfSortBegin(bs->sortdesc, sortmem, coordinate);
 	bs->batch_size = bs->gpu ? IVF_ASSIGN_BATCH_GPU : IVF_ASSIGN_BATCH;

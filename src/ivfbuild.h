@@ -72,7 +72,6 @@ extern void IvfAssignBegin(IvfBuildState *bs, int sortmem, SortCoordinate coordi
 extern void IvfAssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 							  bool tupleIsAlive, void *state);
 extern void IvfAssignEnd(IvfBuildState *bs);
-extern TupleDesc IvfSortDesc(void);
 extern Tuplesortstate *IvfSortBegin(TupleDesc desc, int sortmem, SortCoordinate coordinate);
 
 /* ivfparallel.c */

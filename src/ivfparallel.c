@@ -58,14 +58,12 @@ typedef struct IvfShared
 	int			lists;
 	int			participants;	/* sort runs: workers asked for + the leader */
 
-	/* progress: rows assigned by every participant */
+	/* rows assigned by every participant: progress, and the total at the end */
 	pg_atomic_uint64 assigned;
 
 	/* protected by mutex */
 	slock_t		mutex;
 	int			done;			/* participants finished */
-	double		rows;			/* rows they assigned */
-	uint32		build_path;		/* IVF_BUILD_GPU_* bits any of them ran */
 	bool		brokenhotchain; /* a scan met a broken HOT chain */
 	ConditionVariable donecv;	/* signalled by each participant when done */
 
@@ -118,8 +116,6 @@ Participate(IvfBuildState *bs, IvfShared *shared, int64 *counts, int slot,
 	memcpy(counts + (Size) slot * shared->lists, bs->list_counts, sizeof(int64) * shared->lists);
 	SpinLockAcquire(&shared->mutex);
 	shared->done++;
-	shared->rows += bs->rows_assigned;
-	shared->build_path |= bs->build_path;
 	shared->brokenhotchain |= indexInfo->ii_BrokenHotChain;
 	SpinLockRelease(&shared->mutex);
 	ConditionVariableSignal(&shared->donecv);
@@ -241,8 +237,8 @@ IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo)
  * The leader's part of a parallel assignment: its own share of the table,
  * then, once every participant is done, the merge of their runs into
  * bs->sort (to be sorted with tuplesort_performsort), with the counts per
- * list, rows and GPU steps of them all, and whether a scan met a broken HOT
- * chain (indexInfo->ii_BrokenHotChain, as a serial scan reports it).
+ * list and rows of them all, and whether a scan met a broken HOT chain
+ * (indexInfo->ii_BrokenHotChain, as a serial scan reports it).
  */
 void
 IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo)
@@ -273,8 +269,8 @@ IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo)
 										   WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
 	}
 	ConditionVariableCancelSleep();
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
-								 (int64) pg_atomic_read_u64(&shared->assigned));
+	bs->rows_assigned = (double) pg_atomic_read_u64(&shared->assigned);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->rows_assigned);
 	if (shared->brokenhotchain)
 		indexInfo->ii_BrokenHotChain = true;
 	bs->shared_assigned = NULL; /* in shared memory that goes at the end */
@@ -283,8 +279,6 @@ IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo)
 	for (int s = 0; s < shared->participants; s++)
 		for (int i = 0; i < bs->lists; i++)
 			bs->list_counts[i] += leader->counts[(Size) s * bs->lists + i];
-	bs->rows_assigned = shared->rows;
-	bs->build_path |= shared->build_path;
 	bs->build_workers = leader->participants - 1;
 
 	coordinate = palloc0(sizeof(SortCoordinateData));

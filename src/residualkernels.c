@@ -22,8 +22,9 @@
 #endif
 
 /*
- * Elements from .. n-1 (from a multiple of 8) one at a time, into the lane
- * sums s1, s2 and the mask: the portable kernel, and the tail of AVX2's.
+ * Elements from through n - 1 (from a multiple of 8) one at a time, into
+ * the lane sums s1, s2 and the mask: the portable kernel, and the tail of
+ * AVX2's.
  */
 static inline void
 ResidualElements(const int8_t *x, double a, const int8_t *y, double b, size_t from, size_t n,
