@@ -17,6 +17,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <math.h>
+
 #include "kernels_impl.h"
 
 #ifdef EMBQ_X86
@@ -60,6 +62,55 @@ embq_i8_dots_portable(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, s
 				s += (int32_t) a[d] * b[d];
 			out[i * nc + j] = s;
 		}
+}
+
+/*
+ * Go on with a scan for the nearest key from centroid c0, the lowest key
+ * so far best (at besti).
+ */
+static int32_t
+NearestFrom(const int32_t *dots, size_t c0, size_t k, double f, const double *cadd,
+			const double *cmul, double best, int32_t besti)
+{
+	for (size_t c = c0; c < k; c++)
+	{
+		double		key = cadd[c] - f * cmul[c] * dots[c];
+
+		if (key < best)
+		{
+			best = key;
+			besti = (int32_t) c;
+		}
+	}
+	return besti;
+}
+
+/* Portable nearest key, one centroid at a time. */
+int32_t
+embq_nearest_key_portable(const int32_t *dots, size_t k, double f, const double *cadd,
+						  const double *cmul)
+{
+	return NearestFrom(dots, 0, k, f, cadd, cmul, INFINITY, 0);
+}
+
+/*
+ * The winner among per-lane winners: lane l saw the centroids c = l mod
+ * lanes in order, so the first of the lowest keys overall is the lowest
+ * index among the lanes holding the lowest key.
+ */
+static int32_t
+NearestOfLanes(const double *best, const int64_t *idx, int lanes)
+{
+	double		b = INFINITY;
+	int64_t		bi = 0;
+
+	for (int l = 0; l < lanes; l++)
+		if (best[l] < b || (best[l] == b && b < INFINITY && idx[l] < bi))
+		{
+			b = best[l];
+			bi = idx[l];
+		}
+	return (int32_t) bi;
 }
 
 #ifdef EMBQ_X86
@@ -225,31 +276,28 @@ embq_f32_dots_avx512(const float *x, size_t nx, const float *c, size_t nc, size_
 typedef void (*I8Tile) (const int8_t *const *r, const int8_t *const *k, size_t dim,
 						int32_t res[4][4]);
 
+/* 128 times the sum of each of n int8 codes of dim bytes (row j at c + j * ldc). */
+typedef void (*I8Excess) (const int8_t *c, size_t ldc, size_t n, size_t dim, int32_t *out);
+
 /*
  * Int8 block dot products by tiles of rows x 4 centroids, over blocks of
  * centroids that stay in the L2 cache.  A tile that multiplies the rows
- * offset by +128 (unsigned, for VNNI) returns x.c + 128 sum(c): with
- * offset set the centroids' sums are taken once per block and the excess
- * subtracted.
+ * offset by +128 (unsigned, for VNNI) returns x.c + 128 sum(c): such a
+ * variant passes excess, which gives that term for a block of centroids,
+ * and it is subtracted.
  */
 static void
 I8DotsByTiles(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, size_t ldc, size_t nc,
-			  size_t dim, int32_t *out, int rows, I8Tile tile, int offset)
+			  size_t dim, int32_t *out, int rows, I8Tile tile, I8Excess excess_of)
 {
-	int32_t		excess[I8_CBLOCK];
+	int32_t		excess[I8_CBLOCK] = {0};
 
 	for (size_t jb = 0; jb < nc; jb += I8_CBLOCK)
 	{
 		size_t		jend = jb + I8_CBLOCK < nc ? jb + I8_CBLOCK : nc;
 
-		for (size_t j = jb; j < jend; j++)
-		{
-			int32_t		sum = 0;
-
-			for (size_t d = 0; offset && d < dim; d++)
-				sum += c[j * ldc + d];
-			excess[j - jb] = 128 * sum;
-		}
+		if (excess_of)
+			excess_of(c + jb * ldc, ldc, jend - jb, dim, excess);
 		for (size_t i = 0; i < nx; i += rows)
 			for (size_t j = jb; j < jend; j += 4)
 			{
@@ -314,12 +362,48 @@ I8Tile2x4(const int8_t *const *r, const int8_t *const *k, size_t dim, int32_t re
 			res[a][b] = HsumEpi32(acc[a][b]) + tail[a][b];
 }
 
+/* AVX2 nearest key, four centroids a step. */
+EMBQ_TARGET_AVX2 int32_t
+embq_nearest_key_avx2(const int32_t *dots, size_t k, double f, const double *cadd,
+					  const double *cmul)
+{
+	const __m256d vf = _mm256_set1_pd(f);
+	__m256d		best = _mm256_set1_pd(INFINITY);
+	__m256i		idx = _mm256_setzero_si256(),
+				cur = _mm256_setr_epi64x(0, 1, 2, 3);
+	const __m256i step = _mm256_set1_epi64x(4);
+	size_t		full = k - k % 4;
+	double		lb[4],
+				b = INFINITY;
+	int64_t		li[4];
+	int32_t		besti;
+
+	for (size_t c = 0; c < full; c += 4)
+	{
+		__m256d		d = _mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *) (dots + c)));
+		__m256d		key = _mm256_sub_pd(_mm256_loadu_pd(cadd + c),
+										_mm256_mul_pd(_mm256_mul_pd(vf, _mm256_loadu_pd(cmul + c)), d));
+		__m256d		lt = _mm256_cmp_pd(key, best, _CMP_LT_OQ);
+
+		best = _mm256_blendv_pd(best, key, lt);
+		idx = _mm256_blendv_epi8(idx, cur, _mm256_castpd_si256(lt));
+		cur = _mm256_add_epi64(cur, step);
+	}
+	_mm256_storeu_pd(lb, best);
+	_mm256_storeu_si256((__m256i *) li, idx);
+	besti = NearestOfLanes(lb, li, 4);
+	/* the last k % 4 centroids come after every lane's */
+	for (int l = 0; l < 4; l++)
+		b = lb[l] < b ? lb[l] : b;
+	return NearestFrom(dots, full, k, f, cadd, cmul, b, besti);
+}
+
 /* AVX2 int8 block dot products: 2 x 4 tiles. */
 EMBQ_TARGET_AVX2 void
 embq_i8_dots_avx2(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, size_t ldc,
 				  size_t nc, size_t dim, int32_t *out)
 {
-	I8DotsByTiles(x, ldx, nx, c, ldc, nc, dim, out, 2, I8Tile2x4, 0);
+	I8DotsByTiles(x, ldx, nx, c, ldc, nc, dim, out, 2, I8Tile2x4, NULL);
 }
 
 /*
@@ -349,6 +433,32 @@ embq_i8_dots_avx2(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, size_
 		I8_COLUMN(k3, a03, a13, a23, a33, d, m); \
 	} while (0)
 
+/*
+ * The lane sums of 16 vectors, as lane i of one vector: a transposing
+ * tree of 15 adds (pairs of 32-bit lanes, then 64-bit lanes, then 128-bit
+ * quarters twice), where 16 separate horizontal sums take about a third
+ * as long as the tile's products at 1024 dims.
+ */
+EMBQ_TARGET_AVX512 static inline __m512i
+Sum16Epi32(const __m512i *v)
+{
+	__m512i		s[8],
+				t[4],
+				u[2];
+
+	for (int i = 0; i < 8; i++)
+		s[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+								_mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+	for (int i = 0; i < 4; i++)
+		t[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(s[2 * i], s[2 * i + 1]),
+								_mm512_unpackhi_epi64(s[2 * i], s[2 * i + 1]));
+	for (int i = 0; i < 2; i++)
+		u[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+								_mm512_shuffle_i32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+	return _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+							_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 /* AVX-512 VNNI int8 dot products of one 4 x 4 tile, rows offset by +128. */
 EMBQ_TARGET_AVX512 static void
 I8Tile4x4(const int8_t *const *r, const int8_t *const *k, size_t dim, int32_t res[4][4])
@@ -367,13 +477,67 @@ I8Tile4x4(const int8_t *const *r, const int8_t *const *k, size_t dim, int32_t re
 	if (dim % 64)
 		I8_STEP4(full, (__mmask64) ((1ULL << (dim % 64)) - 1));
 	{
-		__m512i		all[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
-								 {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+		__m512i		all[16] = {a00, a01, a02, a03, a10, a11, a12, a13,
+							   a20, a21, a22, a23, a30, a31, a32, a33};
 
-		for (int a = 0; a < 4; a++)
-			for (int b = 0; b < 4; b++)
-				res[a][b] = _mm512_reduce_add_epi32(all[a][b]);
+		_mm512_storeu_si512(res, Sum16Epi32(all));
 	}
+}
+
+/*
+ * 128 sum(c) of each centroid code, by vpdpbusd against bytes of 1: the
+ * sums are taken for every block of every call, and a scalar loop here
+ * cost as much as the tiles themselves at 64 rows a call.
+ */
+EMBQ_TARGET_AVX512 static void
+I8Excess512(const int8_t *c, size_t ldc, size_t n, size_t dim, int32_t *out)
+{
+	const __m512i ones = _mm512_set1_epi8(1);
+	size_t		full = dim - dim % 64;
+
+	for (size_t j = 0; j < n; j++)
+	{
+		const int8_t *p = c + j * ldc;
+		__m512i		acc = _mm512_setzero_si512();
+
+		for (size_t d = 0; d < full; d += 64)
+			acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(p + d));
+		if (dim % 64)
+			acc = _mm512_dpbusd_epi32(acc, ones,
+									  _mm512_maskz_loadu_epi8((__mmask64) ((1ULL << (dim % 64)) - 1),
+															  p + full));
+		out[j] = 128 * _mm512_reduce_add_epi32(acc);
+	}
+}
+
+/* AVX-512 nearest key, eight centroids a step, the last ones masked. */
+EMBQ_TARGET_AVX512 int32_t
+embq_nearest_key_avx512(const int32_t *dots, size_t k, double f, const double *cadd,
+						const double *cmul)
+{
+	const __m512d vf = _mm512_set1_pd(f);
+	__m512d		best = _mm512_set1_pd(INFINITY);
+	__m512i		idx = _mm512_setzero_si512(),
+				cur = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+	const __m512i step = _mm512_set1_epi64(8);
+	double		lb[8];
+	int64_t		li[8];
+
+	for (size_t c = 0; c < k; c += 8)
+	{
+		__mmask8	m = k - c >= 8 ? (__mmask8) 0xFF : (__mmask8) ((1u << (k - c)) - 1);
+		__m512d		d = _mm512_cvtepi32_pd(_mm256_maskz_loadu_epi32(m, dots + c));
+		__m512d		key = _mm512_sub_pd(_mm512_maskz_loadu_pd(m, cadd + c),
+										_mm512_mul_pd(_mm512_mul_pd(vf, _mm512_maskz_loadu_pd(m, cmul + c)), d));
+		__mmask8	lt = _mm512_mask_cmp_pd_mask(m, key, best, _CMP_LT_OQ);
+
+		best = _mm512_mask_mov_pd(best, lt, key);
+		idx = _mm512_mask_mov_epi64(idx, lt, cur);
+		cur = _mm512_add_epi64(cur, step);
+	}
+	_mm512_storeu_pd(lb, best);
+	_mm512_storeu_si512(li, idx);
+	return NearestOfLanes(lb, li, 8);
 }
 
 /* AVX-512 VNNI int8 block dot products: 4 x 4 tiles. */
@@ -381,7 +545,7 @@ EMBQ_TARGET_AVX512 void
 embq_i8_dots_avx512(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, size_t ldc,
 					size_t nc, size_t dim, int32_t *out)
 {
-	I8DotsByTiles(x, ldx, nx, c, ldc, nc, dim, out, 4, I8Tile4x4, 1);
+	I8DotsByTiles(x, ldx, nx, c, ldc, nc, dim, out, 4, I8Tile4x4, I8Excess512);
 }
 
 #endif							/* EMBQ_X86 */

@@ -61,6 +61,7 @@ embq_reduce_lanes(const double *lanes)
 		.f32_dot = embq_f32_dot_##suffix, \
 		.f32_dots = embq_f32_dots_##suffix, \
 		.i8_dots = embq_i8_dots_##suffix, \
+		.nearest_key = embq_nearest_key_##suffix, \
 		.binarize = embq_binarize_##suffix, \
 		.i8_binarize = embq_i8_binarize_##suffix, \
 		.all_finite = embq_all_finite_##suffix, \

@@ -90,6 +90,16 @@ typedef struct EmbqKernels
 							size_t ldc, size_t nc, size_t dim, int32_t *out);
 
 	/*
+	 * The c < k minimising the key cadd[c] - f * cmul[c] * dots[c], in
+	 * double and in that order (no fused multiply-add, so every variant
+	 * agrees): ties go to the lower c, a NaN key never wins, and 0 when
+	 * no key is below infinity.  The nearest list of a row from its
+	 * i8_dots products with the centroids.
+	 */
+	int32_t		(*nearest_key) (const int32_t *dots, size_t k, double f, const double *cadd,
+								const double *cmul);
+
+	/*
 	 * Pack bit j = (x[j] > t[j]) into out (ceil(n/8) bytes, padding zero);
 	 * t == NULL means thresholds of zero.
 	 */

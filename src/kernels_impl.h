@@ -54,6 +54,8 @@ extern const uint8_t embq_rev8[256];
 								size_t dim, float *out); \
 	void embq_i8_dots_##suffix(const int8_t *x, size_t ldx, size_t nx, const int8_t *c, \
 							   size_t ldc, size_t nc, size_t dim, int32_t *out); \
+	int32_t embq_nearest_key_##suffix(const int32_t *dots, size_t k, double f, \
+									  const double *cadd, const double *cmul); \
 	void embq_binarize_##suffix(const float *x, const float *t, size_t n, uint8_t *out); \
 	void embq_i8_binarize_##suffix(const int8_t *c, size_t n, uint8_t *out); \
 	int embq_all_finite_##suffix(const float *x, size_t n); \

@@ -187,23 +187,7 @@ embq_kmeans_assign_codes(const int8_t *codes, size_t ldc, const float *factors, 
 
 		kern->i8_dots(codes + a * ldc, ldc, m, cq, ldq, k, dim, dots);
 		for (size_t i = 0; i < m; i++)
-		{
-			double		f = factors[a + i],
-						best = INFINITY;
-			int32_t		besti = 0;
-
-			for (size_t c = 0; c < k; c++)
-			{
-				double		key = cadd[c] - f * cmul[c] * dots[i * k + c];
-
-				if (key < best)
-				{
-					best = key;
-					besti = (int32_t) c;
-				}
-			}
-			assign[a + i] = besti;
-		}
+			assign[a + i] = kern->nearest_key(dots + i * k, k, factors[a + i], cadd, cmul);
 	}
 }
 

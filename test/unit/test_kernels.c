@@ -24,6 +24,8 @@
  *	  with zero padding.
  *	  f32_dots (block dot products, float accumulation) within float
  *	  rounding of a long double reference, on awkward shapes.
+ *	  i8_dots exactly, and nearest_key (ties, NaN, infinities, signed
+ *	  zeros) exactly against a reference argmin.
  * 4. Variant selection: embq_kernels, embq_kernels_force,
  *	  embq_reduce_lanes.
  * 5. The float text round-trip property used by the SQL type.
@@ -2483,6 +2485,88 @@ test_i8_dots(void)
 				}
 }
 
+/* The first c < k with the lowest key below infinity (NaN never): the reference of nearest_key. */
+static int32_t
+ref_nearest_key(const int32_t *dots, size_t k, double f, const double *cadd, const double *cmul)
+{
+	double		best = INFINITY;
+	int32_t		besti = 0;
+
+	for (size_t c = 0; c < k; c++)
+	{
+		double		key = cadd[c] - f * cmul[c] * (double) dots[c];
+
+		if (key < best)
+		{
+			best = key;
+			besti = (int32_t) c;
+		}
+	}
+	return besti;
+}
+
+/*
+ * nearest_key: every variant exactly equal to the reference on lengths
+ * around the vector widths, with random keys, many ties (only a few
+ * distinct values), NaN keys, infinities, signed zeros and NaN or zero
+ * factors.
+ */
+static void
+test_nearest_key(void)
+{
+	static const size_t ks[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 257, 1000, 2001};
+	Rng			r;
+
+	rng_seed(&r, case_seed(23, 0, 0));
+	for (size_t ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++)
+		for (int pattern = 0; pattern < 8; pattern++)
+			for (int rep = 0; rep < 20; rep++)
+			{
+				size_t		k = ks[ki];
+				int32_t    *dots = xmalloc(sizeof(int32_t) * k);
+				double	   *cadd = xmalloc(sizeof(double) * k);
+				double	   *cmul = xmalloc(sizeof(double) * k);
+				double		f = rep % 7 == 6 ? 0.0 : 0.5 + rng_unit(&r);
+				int32_t		want;
+
+				for (size_t c = 0; c < k; c++)
+				{
+					/* pattern 1: three values only, ties everywhere */
+					dots[c] = pattern == 1 ? (int32_t) rng_below(&r, 3) * 1000
+						: (int32_t) rng_below(&r, 2000000) - 1000000;
+					cadd[c] = pattern == 1 ? 1000.0 : rng_unit(&r) * 1e6;
+					cmul[c] = pattern == 1 ? 1.0 : 0.5 + rng_unit(&r);
+					if (pattern == 2 && rng_below(&r, 3) == 0)
+						cmul[c] = NAN;	/* NaN keys among the others */
+					if (pattern == 3)
+						cmul[c] = NAN;	/* every key NaN: 0 */
+					if (pattern == 4 && rng_below(&r, 2) == 0)
+						cadd[c] = INFINITY; /* keys of +infinity never win */
+					if (pattern == 5)
+						cadd[c] = rng_below(&r, 4) == 0 ? -INFINITY : INFINITY;
+					if (pattern == 6)
+					{
+						/* +0 and -0 keys tie */
+						cadd[c] = rng_below(&r, 2) ? 0.0 : -0.0;
+						dots[c] = 0;
+					}
+				}
+				if (pattern == 7)
+					f = NAN;
+				want = ref_nearest_key(dots, k, f, cadd, cmul);
+				for (int vi = 0; vi < n_tested; vi++)
+				{
+					int32_t		got = tested[vi]->nearest_key(dots, k, f, cadd, cmul);
+
+					CHECK(got == want, "nearest_key: variant=%s k=%zu pattern=%d rep=%d: expected %d, got %d",
+						  tested[vi]->name, k, pattern, rep, want, got);
+				}
+				free(dots);
+				free(cadd);
+				free(cmul);
+			}
+}
+
 /*
  * k-means on well-separated clusters: every cluster is recovered (each
  * centroid within 0.1 of a true centre, each row assigned with its cluster),
@@ -2773,6 +2857,7 @@ main(void)
 	run_group("f32_dot", test_f32_dot);
 	run_group("f32_dots", test_f32_dots);
 	run_group("i8_dots", test_i8_dots);
+	run_group("nearest_key", test_nearest_key);
 	run_group("kmeans", test_kmeans);
 
 	printf("%lld passed, %lld failed\n", n_passed, n_failed);
