@@ -6,10 +6,11 @@ SET jit = off;
 -- Parallel builds of embq_ivf.  With parallel workers, CREATE INDEX
 -- assigns rows to lists in the workers and the leader, each over its share
 -- of the table into its own sort run, and the leader merges the runs.  The
--- centroids come from the same serial sample either way, so a parallel
--- build must put every row in the list a serial build puts it in: the same
--- list sizes and the same nearest rows with one list probed, and every row
--- exactly once.
+-- centroids come from the same serial sample either way (the workers help
+-- train, assigning sample rows as the leader would, while the leader
+-- updates the centroids), so a parallel build must put every row in the
+-- list a serial build puts it in: the same list sizes and the same nearest
+-- rows with one list probed, and every row exactly once.
 --
 -- The table's parallel_workers option asks for two workers whatever its
 -- size; max_parallel_maintenance_workers = 0 gives the serial build.
@@ -79,6 +80,34 @@ SELECT lists, build_workers > 0 AS parallel FROM embq_ivf_info('par_l2');
 SELECT count(*) AS queries, count(*) FILTER (WHERE s.n = p.n AND s.ids = p.ids) AS same
 FROM serial_l2 s JOIN par_l2_lists p USING (q);
 
+-- the workers share k-means' assignment steps too.  With
+-- parallel_leader_participation off the leader leaves every step to them,
+-- so these centroids come from the workers' assignments alone: still the
+-- serial build's lists, for L2 and for cosine (unit-length training rows)
+SET parallel_leader_participation = off;
+DROP INDEX par_l2;
+CREATE INDEX par_l2 ON par_items USING embq_ivf (e) WITH (lists = 40);
+SELECT lists, build_workers > 0 AS parallel FROM embq_ivf_info('par_l2');
+SELECT count(*) AS queries, count(*) FILTER (WHERE s.n = p.n AND s.ids = p.ids) AS same
+FROM serial_l2 s JOIN par_l2_lists p USING (q);
+CREATE VIEW par_cos_lists AS
+SELECT q,
+       (SELECT count(*) FROM (SELECT id FROM par_items ORDER BY e <=> p.e LIMIT 100000) s) AS n,
+       (SELECT array_agg(id) FROM (SELECT id FROM par_items ORDER BY e <=> p.e LIMIT 10) s) AS ids
+FROM par_queries p;
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX par_cos ON par_items USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 40);
+CREATE TABLE serial_cos AS SELECT * FROM par_cos_lists;
+SELECT count(DISTINCT n) > 3 AS varied FROM serial_cos;
+DROP INDEX par_cos;
+SET max_parallel_maintenance_workers = 2;
+CREATE INDEX par_cos ON par_items USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 40);
+SELECT lists, build_workers > 0 AS parallel FROM embq_ivf_info('par_cos');
+SELECT count(*) AS queries, count(*) FILTER (WHERE s.n = p.n AND s.ids = p.ids) AS same
+FROM serial_cos s JOIN par_cos_lists p USING (q);
+DROP INDEX par_cos;
+RESET parallel_leader_participation;
+
 -- deleted rows a plain build still indexes (dead to no one yet) and rows
 -- inserted after: a parallel build and inserts agree with a serial build
 DELETE FROM par_items WHERE id % 7 = 0;
@@ -97,5 +126,5 @@ RESET embq.probes;
 RESET embq.max_probes;
 RESET max_parallel_maintenance_workers;
 RESET maintenance_work_mem;
-DROP VIEW par_l2_lists, par_ham_lists;
-DROP TABLE par_items, par_queries, serial_l2, serial_ham, par_l2_after;
+DROP VIEW par_l2_lists, par_ham_lists, par_cos_lists;
+DROP TABLE par_items, par_queries, serial_l2, serial_ham, serial_cos, par_l2_after;

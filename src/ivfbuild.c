@@ -277,6 +277,8 @@ TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 	const IvfInfo *info = &bs->info;
 	float	   *scales = palloc(sizeof(float) * n);
 	void	   *work;
+	const char *codes;
+	bool		shared;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -292,10 +294,21 @@ TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 			scales[i] = CodeScale(code);
 	}
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN);
+	/* in a parallel build the workers share each assignment step, from a shared copy */
+	codes = bs->leader ? IvfParallelTrainBegin(bs->leader, bs->sample, scales, n) : NULL;
+	shared = codes != NULL;
+	if (shared)
+	{
+		pfree(bs->sample);
+		bs->sample = NULL;
+	}
+	else
+		codes = bs->sample;
 	work = palloc_extended(embq_kmeans_workspace_codes(n, info->dims, bs->lists), MCXT_ALLOC_HUGE);
-	embq_kmeans_train_codes(CodeInt8(bs->sample), info->codesize, scales, n, info->dims,
+	embq_kmeans_train_codes(CodeInt8(codes), info->codesize, scales, n, info->dims,
 							bs->lists, IVF_KMEANS_ITERS, info->metric == IVF_METRIC_COSINE, 42,
-							cf, work, KmeansProgress, NULL);
+							cf, work, KmeansProgress, NULL,
+							shared ? IvfParallelTrainAssign : NULL, bs->leader);
 	pfree(work);
 	pfree(scales);
 }
@@ -631,18 +644,26 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 bs.gpu ? PROGRESS_IVF_PHASE_TRAIN_GPU : PROGRESS_IVF_PHASE_TRAIN);
+	/* parallel workers (CPU only) help train an i8vec index, then assign their share of the table */
+	leader = bs.leader = IvfParallelTrains(&bs) ? IvfBeginParallel(&bs, indexInfo, true) : NULL;
 	TrainCentroids(&bs);
-	pfree(bs.sample);
+	if (bs.sample)
+		pfree(bs.sample);
 	bs.sample = NULL;
+	/* else start them now (bitvec, a sample too large to share, a GPU that failed) */
+	if (leader == NULL)
+		leader = IvfBeginParallel(&bs, indexInfo, false);
 
 	/* assign every row to its list, sorted by list (spills past maintenance_work_mem) */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 bs.gpu ? PROGRESS_IVF_PHASE_ASSIGN_GPU : PROGRESS_IVF_PHASE_ASSIGN);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.rows_seen);
 	bs.report_progress = true;
-	leader = IvfBeginParallel(&bs, indexInfo);
 	if (leader)
+	{
+		IvfParallelTrained(leader, &bs);
 		IvfParallelAssign(leader, &bs, indexInfo);
+	}
 	else
 	{
 		IvfAssignBegin(&bs, maintenance_work_mem, NULL);

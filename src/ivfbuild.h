@@ -22,6 +22,8 @@
 #define IVF_ASSIGN_BATCH 4096
 #define IVF_ASSIGN_BATCH_GPU 65536
 
+typedef struct IvfLeader IvfLeader;
+
 typedef struct IvfBuildState
 {
 	Relation	heap;
@@ -62,6 +64,7 @@ typedef struct IvfBuildState
 	const EmbqGpuApi *gpu;		/* NULL: the CPU path */
 	uint32		build_path;		/* IVF_BUILD_GPU_* bits that ran */
 	int			build_workers;	/* parallel workers besides the leader */
+	IvfLeader  *leader;			/* a parallel build's, else NULL */
 	int			batch_size;
 
 	MemoryContext tmpctx;
@@ -75,9 +78,13 @@ extern void IvfAssignEnd(IvfBuildState *bs);
 extern Tuplesortstate *IvfSortBegin(TupleDesc desc, int sortmem, SortCoordinate coordinate);
 
 /* ivfparallel.c */
-typedef struct IvfLeader IvfLeader;
-
-extern IvfLeader *IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo);
+extern bool IvfParallelTrains(const IvfBuildState *bs);
+extern IvfLeader *IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo, bool train);
+extern const char *IvfParallelTrainBegin(IvfLeader *leader, const char *codes,
+										 const float *factors, int n);
+extern void IvfParallelTrainAssign(void *arg, const int8_t *cq, const double *cadd,
+								   const double *cmul, size_t k, int32_t *assign);
+extern void IvfParallelTrained(IvfLeader *leader, const IvfBuildState *bs);
 extern void IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo);
 extern void IvfEndParallel(IvfLeader *leader);
 extern PGDLLEXPORT void IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc);

@@ -1,23 +1,24 @@
 /*-------------------------------------------------------------------------
  *
  * ivfparallel.c
- *		Parallel assignment for embq_ivf index builds: parallel workers and
- *		the leader each scan a share of the table's blocks, assign its rows
- *		to lists and sort them into a run of a shared sort, which the leader
+ *		Parallel embq_ivf index builds: parallel workers help the leader
+ *		train the centroids of an i8vec index (each k-means assignment step
+ *		is shared out in chunks of sample rows), then the workers and the
+ *		leader each scan a share of the table's blocks, assign its rows to
+ *		lists and sort them into a run of a shared sort, which the leader
  *		merges and writes.
  *
- * Sampling and training stay in the leader: the sample is one serial scan
- * that reads codes only, and k-means runs on the GPU or on one CPU.  What is
- * spread over the participants is the rest of the work that grows with the
- * table: the second scan, the assignment of every row and the sort.  The
- * number of workers comes from max_parallel_maintenance_workers and the
- * table, as for B-tree builds.
+ * Sampling stays in the leader (one serial scan that reads codes only), and
+ * so do k-means' updates of the centroids; the workers only assign sample
+ * rows, exactly as the leader would, so the centroids and the index are the
+ * same as a serial build's.  The number of workers comes from
+ * max_parallel_maintenance_workers and the table, as for B-tree builds.
  *
- * Only CPU assignment goes parallel.  A GPU assigns a million rows in well
- * under a second, while each participant's run of the shared sort goes to
- * disk for the leader to merge (one in-memory sort in a serial build): at a
- * million rows of 1024 dimensions that merge costs more than the scan that
- * workers would share.
+ * Only CPU builds go parallel.  A GPU trains and assigns a million rows in
+ * well under a second, while each participant's run of the shared sort
+ * goes to disk for the leader to merge (one in-memory sort in a serial
+ * build): at a million rows of 1024 dimensions that merge costs more than
+ * the scan that workers would share.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +30,7 @@
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "executor/instrument.h"
+#include "kmeans.h"
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
@@ -46,6 +48,10 @@
 #define IVF_KEY_QUERY_TEXT	UINT64CONST(0xE5B0000000000005)
 #define IVF_KEY_WAL_USAGE	UINT64CONST(0xE5B0000000000006)
 #define IVF_KEY_BUFFER_USAGE UINT64CONST(0xE5B0000000000007)
+#define IVF_KEY_TRAIN		UINT64CONST(0xE5B0000000000008)
+
+/* Sample rows a participant claims at a time in a k-means assignment step. */
+#define IVF_TRAIN_CHUNK		256
 
 /* What the participants share; the parallel heap scan follows it. */
 typedef struct IvfShared
@@ -57,14 +63,24 @@ typedef struct IvfShared
 	int			dims;
 	int			lists;
 	int			participants;	/* sort runs: workers asked for + the leader */
+	int			train_rows_max; /* sample rows the training area holds */
 
 	/* rows assigned by every participant: progress, and the total at the end */
 	pg_atomic_uint64 assigned;
+
+	/* training: one k-means assignment step at a time (see TrainStep) */
+	int			train_rows;		/* sample rows trained on, set before step 1 */
+	pg_atomic_uint32 train_next;	/* the step's next chunk to claim */
+	pg_atomic_uint32 train_done;	/* the step's rows assigned */
+	ConditionVariable stepcv;	/* broadcast: a step began, or training ended */
+	ConditionVariable stepdonecv;	/* signalled when a step's last row is done */
 
 	/* protected by mutex */
 	slock_t		mutex;
 	int			done;			/* participants finished */
 	bool		brokenhotchain; /* a scan met a broken HOT chain */
+	uint32		train_steps;	/* assignment steps begun */
+	bool		trained;		/* the centroids are set: on to the table */
 	ConditionVariable donecv;	/* signalled by each participant when done */
 
 	/* the parallel heap scan's descriptor comes next, BUFFERALIGN'ed */
@@ -73,13 +89,75 @@ typedef struct IvfShared
 #define ParallelTableScanFromIvfShared(shared) \
 	(ParallelTableScanDesc) ((char *) (shared) + BUFFERALIGN(sizeof(IvfShared)))
 
+/*
+ * What k-means' assignment steps share, in one chunk of shared memory: the
+ * sample (codes and factors, written once) and each step's centroid codes
+ * and key terms (written by the leader), and the rows' lists (by whoever
+ * assigns them).  Only for i8vec; for bitvec, training stays serial.
+ */
+typedef struct IvfTrainArea
+{
+	double	   *cadd;
+	double	   *cmul;
+	int32_t    *assign;
+	float	   *factors;
+	int8_t	   *cq;
+	char	   *codes;
+} IvfTrainArea;
+
+/*
+ * The most shared memory training takes: where the sample would need more,
+ * training stays in the leader.  Past 1 GB, PostgreSQL's fallback to
+ * private memory (no segment to be had) could not allocate it.
+ */
+#define IVF_TRAIN_AREA_MAX	((Size) 512 * 1024 * 1024)
+
+/* Bytes of an IvfTrainArea for up to n sample rows. */
+static Size
+TrainAreaBytes(const IvfBuildState *bs, int n)
+{
+	Size		keys = mul_size(MAXALIGN(sizeof(double) * bs->lists), 2);
+	Size		rows = add_size(MAXALIGN(sizeof(int32_t) * n), MAXALIGN(sizeof(float) * n));
+	Size		cq = MAXALIGN(mul_size(bs->lists, bs->info.dims));
+
+	return add_size(add_size(keys, rows), add_size(cq, mul_size(n, bs->info.codesize)));
+}
+
+/*
+ * Whether workers can help train: an i8vec index trained on the CPU, with
+ * a sample that fits IVF_TRAIN_AREA_MAX (bitvec trains on floats, in the
+ * leader).
+ */
+bool
+IvfParallelTrains(const IvfBuildState *bs)
+{
+	return bs->gpu == NULL && !IVF_METRIC_IS_BIT(bs->info.metric) && bs->sample_count > 0 &&
+		TrainAreaBytes(bs, bs->sample_count) <= IVF_TRAIN_AREA_MAX;
+}
+
+/* Lay an IvfTrainArea for n rows out from base. */
+static void
+TrainAreaAt(char *base, const IvfBuildState *bs, int n, IvfTrainArea *area)
+{
+	area->cadd = (double *) base;
+	area->cmul = (double *) (base += MAXALIGN(sizeof(double) * bs->lists));
+	area->assign = (int32_t *) (base += MAXALIGN(sizeof(double) * bs->lists));
+	area->factors = (float *) (base += MAXALIGN(sizeof(int32_t) * n));
+	area->cq = (int8_t *) (base += MAXALIGN(sizeof(float) * n));
+	area->codes = base + MAXALIGN((Size) bs->lists * bs->info.dims);
+}
+
 /* The leader's handle on a parallel build. */
 struct IvfLeader
 {
 	ParallelContext *pcxt;
 	int			participants;	/* workers launched + the leader */
 	IvfShared  *shared;
+	IvfInfo		info;
+	IvfTrainArea train;			/* cadd NULL: training stays serial */
+	char	   *centroids;		/* the trained centroids, for the workers */
 	int64	   *counts;			/* rows per list, one array per sort run */
+	int32_t    *dots;			/* the leader's dot products in a training step */
 	Sharedsort *sharedsort;
 	Snapshot	snapshot;
 	WalUsage   *walusage;
@@ -122,20 +200,92 @@ Participate(IvfBuildState *bs, IvfShared *shared, int64 *counts, int slot,
 }
 
 /*
- * Start a parallel assignment on the CPU when the planner allows workers for
- * this table (max_parallel_maintenance_workers, the table's size or its
+ * Assign chunks of the sample to their nearest centroids until none is
+ * left in this step.  The leader begins a step only once every row of the
+ * last one is done, after it has written the step's centroids and reset
+ * the counters, so any chunk claimed goes with the centroids in place.
+ */
+static void
+TrainStep(IvfShared *shared, const IvfTrainArea *area, const IvfInfo *info, int lists,
+		  int32_t **dots)
+{
+	int			n = shared->train_rows;
+	uint32		chunks = (n + IVF_TRAIN_CHUNK - 1) / IVF_TRAIN_CHUNK;
+
+	for (;;)
+	{
+		uint32		c = pg_atomic_fetch_add_u32(&shared->train_next, 1);
+		int			a,
+					m;
+
+		if (c >= chunks)
+			break;
+		a = (int) c * IVF_TRAIN_CHUNK;
+		m = Min(IVF_TRAIN_CHUNK, n - a);
+		if (*dots == NULL)
+			*dots = palloc_extended(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * lists,
+									MCXT_ALLOC_HUGE);
+		embq_kmeans_assign_codes(CodeInt8(area->codes + (Size) a * info->codesize), info->codesize,
+								 area->factors + a, m, area->cq, info->dims, area->cadd,
+								 area->cmul, lists, info->dims, *dots, area->assign + a);
+		if (pg_atomic_add_fetch_u32(&shared->train_done, m) == (uint32) n)
+			ConditionVariableSignal(&shared->stepdonecv);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * A worker's part of training: each assignment step the leader begins,
+ * until the centroids are set.
+ */
+static void
+TrainAsWorker(IvfShared *shared, const IvfTrainArea *area, const IvfInfo *info, int lists)
+{
+	int32_t    *dots = NULL;
+	uint32		seen = 0;
+
+	for (;;)
+	{
+		uint32		steps;
+		bool		trained;
+
+		SpinLockAcquire(&shared->mutex);
+		steps = shared->train_steps;
+		trained = shared->trained;
+		SpinLockRelease(&shared->mutex);
+		if (trained)
+			break;
+		if (steps != seen)
+		{
+			seen = steps;
+			TrainStep(shared, area, info, lists, &dots);
+		}
+		else
+			ConditionVariableSleep(&shared->stepcv, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	if (dots)
+		pfree(dots);
+}
+
+/*
+ * Start a parallel build on the CPU when the planner allows workers for this
+ * table (max_parallel_maintenance_workers, the table's size or its
  * parallel_workers option, maintenance_work_mem); NULL for a serial one:
- * on a GPU, or when no worker could be launched.  The centroids must be
- * trained.
+ * on a GPU, or when no worker could be launched.  With train (see
+ * IvfParallelTrains), after sampling with the number of lists set: the
+ * workers help train (IvfParallelTrainBegin, IvfParallelTrainAssign);
+ * either way they wait for IvfParallelTrained.
  */
 IvfLeader *
-IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo)
+IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo, bool train)
 {
 	int			request = bs->gpu ? 0 : plan_create_index_workers(RelationGetRelid(bs->heap),
 																  RelationGetRelid(bs->index));
 	int			participants = request + 1;
 	Size		codebytes = (Size) bs->lists * bs->info.codesize;
 	Size		countbytes = mul_size(mul_size(sizeof(int64), bs->lists), participants);
+	Size		trainbytes = train ? TrainAreaBytes(bs, bs->sample_count) : 0;
 	Size		estshared,
 				estsort;
 	ParallelContext *pcxt;
@@ -162,6 +312,11 @@ IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo)
 	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(sizeof(WalUsage), pcxt->nworkers));
 	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(sizeof(BufferUsage), pcxt->nworkers));
 	shm_toc_estimate_keys(&pcxt->estimator, 6);
+	if (trainbytes > 0)
+	{
+		shm_toc_estimate_chunk(&pcxt->estimator, trainbytes);
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
 	if (debug_query_string)
 	{
 		shm_toc_estimate_chunk(&pcxt->estimator, strlen(debug_query_string) + 1);
@@ -186,17 +341,27 @@ IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo)
 	shared->dims = bs->info.dims;
 	shared->lists = bs->lists;
 	shared->participants = participants;
+	shared->train_rows_max = train ? bs->sample_count : 0;
 	pg_atomic_init_u64(&shared->assigned, 0);
+	pg_atomic_init_u32(&shared->train_next, 0);
+	pg_atomic_init_u32(&shared->train_done, 0);
 	SpinLockInit(&shared->mutex);
 	ConditionVariableInit(&shared->donecv);
+	ConditionVariableInit(&shared->stepcv);
+	ConditionVariableInit(&shared->stepdonecv);
 	table_parallelscan_initialize(bs->heap, ParallelTableScanFromIvfShared(shared), snapshot);
 	shm_toc_insert(pcxt->toc, IVF_KEY_SHARED, shared);
 
-	p = shm_toc_allocate(pcxt->toc, codebytes);
-	memcpy(p, bs->centroids, codebytes);
-	shm_toc_insert(pcxt->toc, IVF_KEY_CENTROIDS, p);
-
 	leader = palloc0(sizeof(IvfLeader));
+	leader->centroids = shm_toc_allocate(pcxt->toc, codebytes);
+	shm_toc_insert(pcxt->toc, IVF_KEY_CENTROIDS, leader->centroids);
+	if (trainbytes > 0)
+	{
+		p = shm_toc_allocate(pcxt->toc, trainbytes);
+		TrainAreaAt(p, bs, bs->sample_count, &leader->train);
+		shm_toc_insert(pcxt->toc, IVF_KEY_TRAIN, p);
+	}
+
 	leader->counts = shm_toc_allocate(pcxt->toc, countbytes);
 	memset(leader->counts, 0, countbytes);
 	shm_toc_insert(pcxt->toc, IVF_KEY_COUNTS, leader->counts);
@@ -219,6 +384,7 @@ IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo)
 	LaunchParallelWorkers(pcxt);
 	leader->pcxt = pcxt;
 	leader->shared = shared;
+	leader->info = bs->info;
 	leader->snapshot = snapshot;
 	if (pcxt->nworkers_launched == 0)
 	{
@@ -231,6 +397,73 @@ IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo)
 	/* know every worker started before waiting on all of them */
 	WaitForParallelWorkersToAttach(pcxt);
 	return leader;
+}
+
+/*
+ * Put the first n sample codes, each with its factor, where the workers
+ * read them, and return that copy of the codes (the caller trains on it
+ * and may free its own); NULL when the workers do not help train.
+ */
+const char *
+IvfParallelTrainBegin(IvfLeader *leader, const char *codes, const float *factors, int n)
+{
+	if (leader->train.cadd == NULL || n > leader->shared->train_rows_max)
+		return NULL;
+	memcpy(leader->train.codes, codes, (Size) n * leader->info.codesize);
+	memcpy(leader->train.factors, factors, sizeof(float) * n);
+	leader->shared->train_rows = n;
+	return leader->train.codes;
+}
+
+/*
+ * k-means' assignment step over every participant (an EmbqKmeansAssignAll,
+ * arg the IvfLeader): publish the step's centroids, take a share of the
+ * chunks, and wait for the rest.
+ */
+void
+IvfParallelTrainAssign(void *arg, const int8_t *cq, const double *cadd, const double *cmul,
+					   size_t k, int32_t *assign)
+{
+	IvfLeader  *leader = (IvfLeader *) arg;
+	IvfShared  *shared = leader->shared;
+	int			n = shared->train_rows;
+
+	Assert(k == (size_t) shared->lists && n > 0);
+	memcpy(leader->train.cq, cq, k * shared->dims);
+	memcpy(leader->train.cadd, cadd, sizeof(double) * k);
+	memcpy(leader->train.cmul, cmul, sizeof(double) * k);
+	/* the step's counters start over; its first claim follows these writes */
+	pg_atomic_write_u32(&shared->train_done, 0);
+	(void) pg_atomic_exchange_u32(&shared->train_next, 0);
+	SpinLockAcquire(&shared->mutex);
+	shared->train_steps++;
+	SpinLockRelease(&shared->mutex);
+	ConditionVariableBroadcast(&shared->stepcv);
+
+	/* with parallel_leader_participation off the workers do every chunk */
+	if (parallel_leader_participation)
+		TrainStep(shared, &leader->train, &leader->info, (int) k, &leader->dots);
+	while (pg_atomic_read_u32(&shared->train_done) < (uint32) n)
+		ConditionVariableSleep(&shared->stepdonecv, PG_WAIT_EXTENSION);
+	ConditionVariableCancelSleep();
+	pg_read_barrier();
+	memcpy(assign, leader->train.assign, sizeof(int32_t) * n);
+}
+
+/* Training is over: hand the workers the centroids and send them on to the table. */
+void
+IvfParallelTrained(IvfLeader *leader, const IvfBuildState *bs)
+{
+	memcpy(leader->centroids, bs->centroids, (Size) bs->lists * bs->info.codesize);
+	if (leader->dots)
+	{
+		pfree(leader->dots);
+		leader->dots = NULL;
+	}
+	SpinLockAcquire(&leader->shared->mutex);
+	leader->shared->trained = true;
+	SpinLockRelease(&leader->shared->mutex);
+	ConditionVariableBroadcast(&leader->shared->stepcv);
 }
 
 /*
@@ -316,6 +549,8 @@ IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	LOCKMODE	heapLockmode = shared->isconcurrent ? ShareUpdateExclusiveLock : ShareLock;
 	LOCKMODE	indexLockmode = shared->isconcurrent ? RowExclusiveLock : AccessExclusiveLock;
 	IvfBuildState bs;
+	char	   *area;
+	IvfTrainArea train = {0};
 
 	debug_query_string = shm_toc_lookup(toc, IVF_KEY_QUERY_TEXT, true);
 	pgstat_report_activity(STATE_RUNNING, debug_query_string);
@@ -328,6 +563,10 @@ IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 
 	IvfInfoFor(IvfMetricOf(bs.index), shared->dims, &bs.info);
 	bs.lists = shared->lists;
+	area = shm_toc_lookup(toc, IVF_KEY_TRAIN, true);
+	if (area)
+		TrainAreaAt(area, &bs, shared->train_rows_max, &train);
+	TrainAsWorker(shared, &train, &bs.info, bs.lists);
 	bs.centroids = shm_toc_lookup(toc, IVF_KEY_CENTROIDS, false);
 	bs.gpu = NULL;				/* workers assign on the CPU only */
 	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "embq_ivf build row",

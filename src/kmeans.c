@@ -115,6 +115,8 @@ typedef struct KmeansRows
 	const int8_t *codes;
 	size_t		ldc;
 	const float *scales;
+	EmbqKmeansAssignAll assign_all; /* code rows: the caller's assignment step */
+	void	   *assign_arg;
 } KmeansRows;
 
 /* Row i as floats into out. */
@@ -235,18 +237,24 @@ Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int
 			RowNorms(kern, centroids, k, dim, cnorm);
 		else
 			QuantizeCentroids(kern, centroids, k, dim, cq, cnorm, cmul);
-		for (size_t i0 = 0; i0 < n; i0 += KMEANS_PROGRESS_ROWS)
+		if (rows->assign_all)
+			rows->assign_all(rows->assign_arg, cq, cnorm, cmul, k, assign);
+		else
 		{
-			size_t		m = n - i0 < KMEANS_PROGRESS_ROWS ? n - i0 : KMEANS_PROGRESS_ROWS;
+			for (size_t i0 = 0; i0 < n; i0 += KMEANS_PROGRESS_ROWS)
+			{
+				size_t		m = n - i0 < KMEANS_PROGRESS_ROWS ? n - i0 : KMEANS_PROGRESS_ROWS;
 
-			if (rows->x)
-				embq_kmeans_assign(rows->x + i0 * dim, m, centroids, cnorm, k, dim, assign + i0);
-			else
-				embq_kmeans_assign_codes(rows->codes + i0 * rows->ldc, rows->ldc, rows->scales + i0,
-										 m, cq, dim, cnorm, cmul, k, dim, dots, assign + i0);
-			/* an iteration can take minutes with many lists: report within it */
-			if (progress)
-				progress(progress_arg, iter);
+				if (rows->x)
+					embq_kmeans_assign(rows->x + i0 * dim, m, centroids, cnorm, k, dim, assign + i0);
+				else
+					embq_kmeans_assign_codes(rows->codes + i0 * rows->ldc, rows->ldc,
+											 rows->scales + i0, m, cq, dim, cnorm, cmul, k, dim,
+											 dots, assign + i0);
+				/* an iteration can take minutes with many lists: report within it */
+				if (progress)
+					progress(progress_arg, iter);
+			}
 		}
 		if (iter > 0)
 			for (size_t i = 0; i < n; i++)
@@ -299,7 +307,7 @@ embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 				  int max_iters, int spherical, uint64_t seed, float *centroids,
 				  void *work, EmbqKmeansProgress progress, void *progress_arg)
 {
-	KmeansRows	rows = {x, NULL, 0, NULL};
+	KmeansRows	rows = {x, NULL, 0, NULL, NULL, NULL};
 
 	return Train(&rows, n, dim, k, max_iters, spherical, seed, centroids, work,
 				 progress, progress_arg);
@@ -310,9 +318,9 @@ int
 embq_kmeans_train_codes(const int8_t *codes, size_t ldc, const float *scales, size_t n,
 						size_t dim, size_t k, int max_iters, int spherical, uint64_t seed,
 						float *centroids, void *work, EmbqKmeansProgress progress,
-						void *progress_arg)
+						void *progress_arg, EmbqKmeansAssignAll assign_all, void *assign_arg)
 {
-	KmeansRows	rows = {NULL, codes, ldc, scales};
+	KmeansRows	rows = {NULL, codes, ldc, scales, assign_all, assign_arg};
 
 	return Train(&rows, n, dim, k, max_iters, spherical, seed, centroids, work,
 				 progress, progress_arg);

@@ -46,6 +46,15 @@ extern int	embq_kmeans_train(const float *x, size_t n, size_t dim, size_t k,
 							  float *centroids, void *work,
 							  EmbqKmeansProgress progress, void *progress_arg);
 
+/*
+ * An assignment step of embq_kmeans_train_codes done by the caller: set
+ * assign[i] for every row i of the training rows as embq_kmeans_assign_codes
+ * does with these centroid codes (cq, k x dim) and key terms (cadd, cmul).
+ * The index build spreads it over parallel workers.
+ */
+typedef void (*EmbqKmeansAssignAll) (void *arg, const int8_t *cq, const double *cadd,
+									 const double *cmul, size_t k, int32_t *assign);
+
 /* Bytes of workspace embq_kmeans_train_codes needs. */
 extern size_t embq_kmeans_workspace_codes(size_t n, size_t dim, size_t k);
 
@@ -58,13 +67,16 @@ extern size_t embq_kmeans_workspace_codes(size_t n, size_t dim, size_t k);
  * about twice as fast as the float products, and the same geometry as
  * the index uses once the centroids are stored as codes.  With spherical
  * set, scales[i] must make row i unit length (or be 0 for a zero row).
- * work holds embq_kmeans_workspace_codes() bytes, 8-aligned.
+ * work holds embq_kmeans_workspace_codes() bytes, 8-aligned.  assign_all,
+ * when not NULL, does each assignment step instead (with assign_arg); the
+ * result is the same as long as it assigns as embq_kmeans_assign_codes.
  */
 extern int	embq_kmeans_train_codes(const int8_t *codes, size_t ldc, const float *scales,
 									size_t n, size_t dim, size_t k, int max_iters,
 									int spherical, uint64_t seed, float *centroids,
 									void *work, EmbqKmeansProgress progress,
-									void *progress_arg);
+									void *progress_arg, EmbqKmeansAssignAll assign_all,
+									void *assign_arg);
 
 /* Code rows whose dot products with every centroid are taken at a time. */
 #define EMBQ_KMEANS_CODE_CHUNK 64

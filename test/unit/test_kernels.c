@@ -2567,6 +2567,41 @@ test_nearest_key(void)
 			}
 }
 
+/* The training rows of a caller's assignment step (see ReverseAssignAll). */
+typedef struct ReverseAssign
+{
+	const int8_t *codes;
+	size_t		ldc;
+	const float *factors;
+	size_t		n;
+	size_t		dim;
+	int			calls;
+} ReverseAssign;
+
+/*
+ * An EmbqKmeansAssignAll that assigns the rows in chunks of 7, last chunk
+ * first, as parallel workers may finish them in any order.
+ */
+static void
+ReverseAssignAll(void *arg, const int8_t *cq, const double *cadd, const double *cmul,
+				 size_t k, int32_t *assign)
+{
+	ReverseAssign *ra = arg;
+	int32_t    *dots = xmalloc(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * k);
+
+	for (size_t a = (ra->n - 1) / 7 * 7;; a -= 7)
+	{
+		size_t		m = ra->n - a < 7 ? ra->n - a : 7;
+
+		embq_kmeans_assign_codes(ra->codes + a * ra->ldc, ra->ldc, ra->factors + a, m, cq,
+								 ra->dim, cadd, cmul, k, ra->dim, dots, assign + a);
+		if (a == 0)
+			break;
+	}
+	ra->calls++;
+	free(dots);
+}
+
 /*
  * k-means on well-separated clusters: every cluster is recovered (each
  * centroid within 0.1 of a true centre, each row assigned with its cluster),
@@ -2683,22 +2718,35 @@ test_kmeans(void)
 				xq[i * DIM + j] = (float) ((double) scales[i] * codes[i * ldc + j]);
 		}
 		embq_kmeans_train(xq, N, DIM, K, 0, 0, 11, c1, work, NULL, NULL);
-		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 0, 0, 11, c3, cwork, NULL, NULL);
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 0, 0, 11, c3, cwork, NULL, NULL,
+								NULL, NULL);
 		CHECK(memcmp(c1, c3, sizeof(float) * K * DIM) == 0,
 			  "kmeans codes: initial rows differ from the float path's");
 		embq_kmeans_train(xq, N, DIM, K, 50, 0, 11, c1, work, NULL, NULL);
-		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 0, 11, c3, cwork, NULL, NULL);
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 0, 11, c3, cwork, NULL, NULL,
+								NULL, NULL);
 		CHECK(memcmp(c1, c3, sizeof(float) * K * DIM) == 0,
 			  "kmeans codes: centroids differ from the float path's on separated clusters");
-		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 0, 11, c2, cwork, NULL, NULL);
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 0, 11, c2, cwork, NULL, NULL,
+								NULL, NULL);
 		CHECK(memcmp(c2, c3, sizeof(float) * K * DIM) == 0, "kmeans codes: two runs differ");
+		{
+			/* an assignment step of the caller's, in another order: the same run */
+			ReverseAssign ra = {codes, ldc, scales, N, DIM, 0};
+
+			embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 0, 11, c2, cwork, NULL, NULL,
+									ReverseAssignAll, &ra);
+			CHECK(ra.calls > 1 && memcmp(c2, c3, sizeof(float) * K * DIM) == 0,
+				  "kmeans codes: a caller's assignment step changed the result (%d calls)", ra.calls);
+		}
 		CheckCentres("kmeans codes", c3, centres, K, DIM);
 
 		/* spherical: scales that make the rows unit length */
 		for (i = 0; i < N; i++)
 			scales[i] = (float) (1.0 / sqrt((double) embq_kernels()->i8_dot(codes + i * ldc,
 																			   codes + i * ldc, DIM)));
-		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 1, 7, c3, cwork, NULL, NULL);
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 50, 1, 7, c3, cwork, NULL, NULL,
+								NULL, NULL);
 		for (c = 0; c < K; c++)
 		{
 			double		s2 = sqrt(embq_kernels()->f32_sqnorm(c3 + c * DIM, DIM));
@@ -2712,7 +2760,8 @@ test_kmeans(void)
 			memcpy(codes + i * ldc, codes + (i % 3) * ldc, DIM);
 			scales[i] = scales[i % 3];
 		}
-		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 10, 0, 5, c3, cwork, NULL, NULL);
+		embq_kmeans_train_codes(codes, ldc, scales, N, DIM, K, 10, 0, 5, c3, cwork, NULL, NULL,
+								NULL, NULL);
 		for (c = 0; c < K; c++)
 		{
 			int			match = 0;
