@@ -602,7 +602,6 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	IvfOptions *opts = (IvfOptions *) index->rd_options;
 	int			dir_per_page;
 	double		estimated;
-	IvfLeader  *leader;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -645,25 +644,22 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 bs.gpu ? PROGRESS_IVF_PHASE_TRAIN_GPU : PROGRESS_IVF_PHASE_TRAIN);
 	/* parallel workers (CPU only) help train an i8vec index, then assign their share of the table */
-	leader = bs.leader = IvfParallelTrains(&bs) ? IvfBeginParallel(&bs, indexInfo, true) : NULL;
+	bs.leader = IvfParallelTrains(&bs) ? IvfBeginParallel(&bs, indexInfo, true) : NULL;
 	TrainCentroids(&bs);
 	if (bs.sample)
 		pfree(bs.sample);
 	bs.sample = NULL;
 	/* else start them now (bitvec, a sample too large to share, a GPU that failed) */
-	if (leader == NULL)
-		leader = IvfBeginParallel(&bs, indexInfo, false);
+	if (bs.leader == NULL)
+		bs.leader = IvfBeginParallel(&bs, indexInfo, false);
 
 	/* assign every row to its list, sorted by list (spills past maintenance_work_mem) */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 bs.gpu ? PROGRESS_IVF_PHASE_ASSIGN_GPU : PROGRESS_IVF_PHASE_ASSIGN);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.rows_seen);
 	bs.report_progress = true;
-	if (leader)
-	{
-		IvfParallelTrained(leader, &bs);
-		IvfParallelAssign(leader, &bs, indexInfo);
-	}
+	if (bs.leader)
+		IvfParallelAssign(bs.leader, &bs, indexInfo);
 	else
 	{
 		IvfAssignBegin(&bs, maintenance_work_mem, NULL);
@@ -678,8 +674,8 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 						  bs.build_workers);
 	WriteLists(&bs, dir_per_page);
 	tuplesort_end(bs.sort);
-	if (leader)
-		IvfEndParallel(leader);
+	if (bs.leader)
+		IvfEndParallel(bs.leader);
 
 	if (RelationNeedsWAL(index))
 		log_newpage_range(index, MAIN_FORKNUM, 0, RelationGetNumberOfBlocks(index), true);

@@ -84,7 +84,6 @@ extern const char *IvfParallelTrainBegin(IvfLeader *leader, const char *codes,
 										 const float *factors, int n);
 extern void IvfParallelTrainAssign(void *arg, const int8_t *cq, const double *cadd,
 								   const double *cmul, size_t k, int32_t *assign);
-extern void IvfParallelTrained(IvfLeader *leader, const IvfBuildState *bs);
 extern void IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo);
 extern void IvfEndParallel(IvfLeader *leader);
 extern PGDLLEXPORT void IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc);

@@ -275,7 +275,7 @@ TrainAsWorker(IvfShared *shared, const IvfTrainArea *area, const IvfInfo *info, 
  * on a GPU, or when no worker could be launched.  With train (see
  * IvfParallelTrains), after sampling with the number of lists set: the
  * workers help train (IvfParallelTrainBegin, IvfParallelTrainAssign);
- * either way they wait for IvfParallelTrained.
+ * either way they wait until IvfParallelAssign hands them the centroids.
  */
 IvfLeader *
 IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo, bool train)
@@ -451,8 +451,8 @@ IvfParallelTrainAssign(void *arg, const int8_t *cq, const double *cadd, const do
 }
 
 /* Training is over: hand the workers the centroids and send them on to the table. */
-void
-IvfParallelTrained(IvfLeader *leader, const IvfBuildState *bs)
+static void
+HandOverCentroids(IvfLeader *leader, const IvfBuildState *bs)
 {
 	memcpy(leader->centroids, bs->centroids, (Size) bs->lists * bs->info.codesize);
 	if (leader->dots)
@@ -467,8 +467,9 @@ IvfParallelTrained(IvfLeader *leader, const IvfBuildState *bs)
 }
 
 /*
- * The leader's part of a parallel assignment: its own share of the table,
- * then, once every participant is done, the merge of their runs into
+ * The leader's part of a parallel assignment, once the centroids are
+ * trained: hand them to the workers, assign its own share of the table,
+ * then, once every participant is done, merge their runs into
  * bs->sort (to be sorted with tuplesort_performsort), with the counts per
  * list and rows of them all, and whether a scan met a broken HOT chain
  * (indexInfo->ii_BrokenHotChain, as a serial scan reports it).
@@ -478,6 +479,8 @@ IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo)
 {
 	IvfShared  *shared = leader->shared;
 	SortCoordinate coordinate;
+
+	HandOverCentroids(leader, bs);
 
 	/*
 	 * The leader's run is the last slot (workers take slots 0 .. nworkers-1);
