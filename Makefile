@@ -14,7 +14,7 @@ GLUE_OBJS = src/embq.o src/gpu.o src/bitvec.o src/i8vec.o src/quantize.o src/dis
 	src/arrayutil.o
 # The embq_ivf index access method.
 IVF_OBJS = src/ivf.o src/ivfutils.o src/ivfbuild.o src/ivfassign.o src/ivfparallel.o \
-	src/ivfinsert.o src/ivfscan.o src/ivfvacuum.o
+	src/ivfinsert.o src/ivfscan.o src/ivfvacuum.o src/ivfwrite.o
 OBJS = $(KERNEL_OBJS) $(GLUE_OBJS) $(IVF_OBJS)
 
 HEADERS = src/kernels.h cuda/embq_gpu.h

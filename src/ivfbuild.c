@@ -7,8 +7,8 @@
  *		workers in ivfparallel.c), then write each list's codes densely onto
  *		chained pages.
  *
- * Pages are written without WAL and logged in one pass at the end
- * (log_newpage_range), as other index builds do.
+ * Pages are built in local memory and written outside shared buffers,
+ * WAL-logged in batches (ivfwrite.c), as nbtree's sorted build does.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,7 +17,6 @@
 #include <math.h>
 
 #include "access/tableam.h"
-#include "access/xloginsert.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
@@ -390,20 +389,42 @@ TrainCentroids(IvfBuildState *bs)
 	pfree(cf);
 }
 
+/* Where each list's two chains start and end, as the build writes them. */
+typedef struct IvfChains
+{
+	BlockNumber *start;
+	BlockNumber *last;
+	BlockNumber *codestart;
+	BlockNumber *codelast;
+} IvfChains;
+
 /*
- * Write the metapage and the (empty) directory pages at blocks 0 .. ndir, so
- * that the directory sits at fixed blocks before any data page.
+ * Reserve blocks 0 .. ndir for the metapage and the directory, so that the
+ * directory sits at fixed blocks before any list's pages.  They are written
+ * last, when the chains are known.
  */
 static void
-WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
-					  int lists, int dir_per_page, uint32 build_path, int build_workers)
+ReserveMetaAndDirectory(IvfWriter *w, int lists, int dir_per_page)
 {
 	BlockNumber ndir = (lists + dir_per_page - 1) / dir_per_page;
-	Buffer		buf = IvfNewBuffer(index, forknum);
-	Page		page = BufferGetPage(buf);
+
+	for (BlockNumber b = 0; b <= ndir; b++)
+		IvfWriterReserve(w);
+}
+
+/*
+ * Write the metapage and the directory: each list's centroid, chains and
+ * count (no chains and no counts: every list empty).
+ */
+static void
+WriteMetaAndDirectory(IvfWriter *w, const IvfInfo *info, int lists, int dir_per_page,
+					  uint32 build_path, int build_workers, const char *centroids,
+					  const IvfChains *chains, const int64 *counts)
+{
+	BlockNumber ndir = (lists + dir_per_page - 1) / dir_per_page;
+	Page		page = IvfWriterPage(w);
 	IvfMetaPage meta;
 
-	Assert(BufferGetBlockNumber(buf) == IVF_META_BLKNO);
 	IvfInitPage(page, IVF_META);
 	meta = IvfPageGetMeta(page);
 	meta->magic = IVF_MAGIC;
@@ -420,67 +441,29 @@ WriteMetaAndDirectory(Relation index, ForkNumber forknum, const IvfInfo *info,
 	meta->build_path = build_path;
 	meta->build_workers = build_workers;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(IvfMetaPageData)) - (char *) page;
-	MarkBufferDirty(buf);
-	UnlockReleaseBuffer(buf);
+	IvfWriterFinish(w, IVF_META_BLKNO, page);
 
 	for (BlockNumber b = 0; b < ndir; b++)
 	{
 		int			first = b * dir_per_page;
 		int			count = Min(dir_per_page, lists - first);
 
-		buf = IvfNewBuffer(index, forknum);
-		page = BufferGetPage(buf);
+		page = IvfWriterPage(w);
 		IvfInitPage(page, IVF_DIR);
-		for (int i = 0; i < count; i++)
+		for (int i = first; i < first + count; i++)
 		{
-			IvfList l = IvfDirEntry(page, first + i, dir_per_page, info->codesize);
+			IvfList		l = IvfDirEntry(page, i, dir_per_page, info->codesize);
 
-			l->startpage = InvalidBlockNumber;
-			l->insertpage = InvalidBlockNumber;
-			l->codestart = InvalidBlockNumber;
-			l->codeinsert = InvalidBlockNumber;
-			l->count = 0;
-		}
-		IvfPageGetOpaque(page)->nitems = count;
-		MarkBufferDirty(buf);
-		UnlockReleaseBuffer(buf);
-	}
-}
-
-/* Where each list's two chains start and end, as the build writes them. */
-typedef struct IvfChains
-{
-	BlockNumber *start;
-	BlockNumber *last;
-	BlockNumber *codestart;
-	BlockNumber *codelast;
-} IvfChains;
-
-/* Fill the directory entries: centroids, chains and counts. */
-static void
-FillDirectory(Relation index, const IvfInfo *info, int lists, int dir_per_page,
-			  const char *centroids, const IvfChains *chains, const int64 *counts)
-{
-	for (int first = 0; first < lists; first += dir_per_page)
-	{
-		Buffer		buf = ReadBuffer(index, IvfDirBlock(first, dir_per_page));
-		Page		page;
-
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		for (int i = first; i < Min(lists, first + dir_per_page); i++)
-		{
-			IvfList l = IvfDirEntry(page, i, dir_per_page, info->codesize);
-
-			l->startpage = chains->start[i];
-			l->insertpage = chains->last[i];
-			l->codestart = chains->codestart[i];
-			l->codeinsert = chains->codelast[i];
-			l->count = counts[i];
+			l->startpage = chains ? chains->start[i] : InvalidBlockNumber;
+			l->insertpage = chains ? chains->last[i] : InvalidBlockNumber;
+			l->codestart = chains ? chains->codestart[i] : InvalidBlockNumber;
+			l->codeinsert = chains ? chains->codelast[i] : InvalidBlockNumber;
+			l->count = counts ? counts[i] : 0;
 			memcpy(l->centroid, centroids + (Size) i * info->codesize, info->codesize);
 		}
-		MarkBufferDirty(buf);
-		UnlockReleaseBuffer(buf);
+		IvfPageGetOpaque(page)->nitems = count;
+		Assert(IvfDirBlock(first, dir_per_page) == IVF_META_BLKNO + 1 + b);
+		IvfWriterFinish(w, IVF_META_BLKNO + 1 + b, page);
 	}
 }
 
@@ -490,20 +473,18 @@ FillDirectory(Relation index, const IvfInfo *info, int lists, int dir_per_page,
  */
 typedef struct IvfOpenPage
 {
-	Buffer		buf;
+	Page		page;
+	BlockNumber blkno;
 	int			list;
 } IvfOpenPage;
 
-/* Release an open page. */
+/* Hand an open page over to be written. */
 static void
-ClosePage(IvfOpenPage *op)
+ClosePage(IvfWriter *w, IvfOpenPage *op)
 {
-	if (BufferIsValid(op->buf))
-	{
-		MarkBufferDirty(op->buf);
-		UnlockReleaseBuffer(op->buf);
-	}
-	op->buf = InvalidBuffer;
+	if (op->page)
+		IvfWriterFinish(w, op->blkno, op->page);
+	op->page = NULL;
 }
 
 /*
@@ -511,43 +492,42 @@ ClosePage(IvfOpenPage *op)
  * or a new one linked after it (or starting the list's chain).
  */
 static Page
-PageWithRoom(Relation index, IvfOpenPage *op, int list, uint16 flags, int capacity,
+PageWithRoom(IvfWriter *w, IvfOpenPage *op, int list, uint16 flags, int capacity,
 			 BlockNumber *start, BlockNumber *last)
 {
-	Buffer		next;
-	Page		page;
+	BlockNumber next;
 
-	if (BufferIsValid(op->buf) && op->list == list &&
-		IvfPageHasRoom(BufferGetPage(op->buf), capacity))
-		return BufferGetPage(op->buf);
-	next = IvfNewBuffer(index, MAIN_FORKNUM);
-	if (BufferIsValid(op->buf) && op->list == list)
-		IvfPageGetOpaque(BufferGetPage(op->buf))->nextblkno = BufferGetBlockNumber(next);
-	ClosePage(op);
-	op->buf = next;
+	if (op->page && op->list == list && IvfPageHasRoom(op->page, capacity))
+		return op->page;
+	next = IvfWriterReserve(w);
+	if (op->page && op->list == list)
+		IvfPageGetOpaque(op->page)->nextblkno = next;
+	ClosePage(w, op);
+	op->page = IvfWriterPage(w);
+	op->blkno = next;
 	op->list = list;
-	page = BufferGetPage(next);
-	IvfInitPage(page, flags);
+	IvfInitPage(op->page, flags);
 	if (start[list] == InvalidBlockNumber)
-		start[list] = BufferGetBlockNumber(next);
-	last[list] = BufferGetBlockNumber(next);
-	return page;
+		start[list] = next;
+	last[list] = next;
+	return op->page;
 }
 
 /*
  * Write the sorted (list, tid, code) stream as chained, densely packed
- * pages.  For i8vec each code goes to the list's code chain first, then its
- * coarse item (with the code's address) to the data chain.
+ * pages, then the directory.  For i8vec each code goes to the list's code
+ * chain first, then its coarse item (with the code's address) to the data
+ * chain.
  */
 static void
-WriteLists(IvfBuildState *bs, int dir_per_page)
+WriteLists(IvfBuildState *bs, IvfWriter *w, int dir_per_page)
 {
 	const IvfInfo *info = &bs->info;
 	bool		twotier = info->codecapacity > 0;
 	TupleTableSlot *sorted = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsMinimalTuple);
 	IvfChains	chains;
-	IvfOpenPage data = {InvalidBuffer, -1};
-	IvfOpenPage codes = {InvalidBuffer, -1};
+	IvfOpenPage data = {NULL, InvalidBlockNumber, -1};
+	IvfOpenPage codes = {NULL, InvalidBlockNumber, -1};
 	char	   *item = palloc(info->itemsize);
 	int64		written = 0;
 
@@ -559,6 +539,7 @@ WriteLists(IvfBuildState *bs, int dir_per_page)
 		chains.start[i] = chains.last[i] = chains.codestart[i] = chains.codelast[i] =
 			InvalidBlockNumber;
 
+	ReserveMetaAndDirectory(w, bs->lists, dir_per_page);
 	while (tuplesort_gettupleslot(bs->sort, true, false, sorted, NULL))
 	{
 		bool		isnull;
@@ -572,25 +553,25 @@ WriteLists(IvfBuildState *bs, int dir_per_page)
 		{
 			int			off;
 
-			page = PageWithRoom(bs->index, &codes, list, IVF_CODE, info->codecapacity,
+			page = PageWithRoom(w, &codes, list, IVF_CODE, info->codecapacity,
 								chains.codestart, chains.codelast);
 			off = IvfPutEntry(page, info->codecapacity, info->codesize, tid, VARDATA_ANY(code));
 			IvfCoarseItemFor(info, VARDATA_ANY(code), bs->centroids + (Size) list * info->codesize,
-							 BufferGetBlockNumber(codes.buf), off, item);
+							 codes.blkno, off, item);
 		}
 		else
 			memcpy(item, VARDATA_ANY(code), info->codesize);
-		page = PageWithRoom(bs->index, &data, list, IVF_DATA, info->capacity,
+		page = PageWithRoom(w, &data, list, IVF_DATA, info->capacity,
 							chains.start, chains.last);
 		IvfPutEntry(page, info->capacity, info->itemsize, tid, item);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++written);
 	}
-	ClosePage(&data);
-	ClosePage(&codes);
+	ClosePage(w, &data);
+	ClosePage(w, &codes);
 	ExecDropSingleTupleTableSlot(sorted);
 
-	FillDirectory(bs->index, info, bs->lists, dir_per_page, bs->centroids,
-				  &chains, bs->list_counts);
+	WriteMetaAndDirectory(w, info, bs->lists, dir_per_page, bs->build_path, bs->build_workers,
+						  bs->centroids, &chains, bs->list_counts);
 }
 
 /* ambuild */
@@ -602,6 +583,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	IvfOptions *opts = (IvfOptions *) index->rd_options;
 	int			dir_per_page;
 	double		estimated;
+	IvfWriter  *writer;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -670,15 +652,12 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_WRITE);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
-	WriteMetaAndDirectory(index, MAIN_FORKNUM, &bs.info, bs.lists, dir_per_page, bs.build_path,
-						  bs.build_workers);
-	WriteLists(&bs, dir_per_page);
+	writer = IvfWriterBegin(index, MAIN_FORKNUM);
+	WriteLists(&bs, writer, dir_per_page);
+	IvfWriterEnd(writer);
 	tuplesort_end(bs.sort);
 	if (bs.leader)
 		IvfEndParallel(bs.leader);
-
-	if (RelationNeedsWAL(index))
-		log_newpage_range(index, MAIN_FORKNUM, 0, RelationGetNumberOfBlocks(index), true);
 
 	result = (IndexBuildResult *) palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = bs.rows_seen;
@@ -693,21 +672,16 @@ ivfbuildempty(Relation index)
 {
 	IvfInfo		info;
 	int			dir_per_page;
-	Buffer		buf;
+	IvfWriter  *writer;
+	char	   *centroid;
 
 	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)), &info);
 	dir_per_page = IvfDirPerPage(info.codesize);
+	centroid = palloc0(info.codesize);
 
-	WriteMetaAndDirectory(index, INIT_FORKNUM, &info, 1, dir_per_page, 0, 0);
-	buf = ReadBufferExtended(index, INIT_FORKNUM, 1, RBM_NORMAL, NULL);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	{
-		IvfList		l = IvfDirEntry(BufferGetPage(buf), 0, dir_per_page, info.codesize);
-
-		memset(l->centroid, 0, info.codesize);
-	}
-	MarkBufferDirty(buf);
-	UnlockReleaseBuffer(buf);
-	log_newpage_range(index, INIT_FORKNUM, 0, 2, true);
-	smgrimmedsync(RelationGetSmgr(index), INIT_FORKNUM);
+	writer = IvfWriterBegin(index, INIT_FORKNUM);
+	ReserveMetaAndDirectory(writer, 1, dir_per_page);
+	WriteMetaAndDirectory(writer, &info, 1, dir_per_page, 0, 0, centroid, NULL, NULL);
+	IvfWriterEnd(writer);
+	pfree(centroid);
 }

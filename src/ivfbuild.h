@@ -77,6 +77,14 @@ extern void IvfAssignCallback(Relation index, ItemPointer tid, Datum *values, bo
 extern void IvfAssignEnd(IvfBuildState *bs);
 extern Tuplesortstate *IvfSortBegin(TupleDesc desc, int sortmem, SortCoordinate coordinate);
 
+/* ivfwrite.c */
+typedef struct IvfWriter IvfWriter;
+extern IvfWriter *IvfWriterBegin(Relation index, ForkNumber forknum);
+extern BlockNumber IvfWriterReserve(IvfWriter *w);
+extern Page IvfWriterPage(IvfWriter *w);
+extern void IvfWriterFinish(IvfWriter *w, BlockNumber blkno, Page page);
+extern void IvfWriterEnd(IvfWriter *w);
+
 /* ivfparallel.c */
 extern bool IvfParallelTrains(const IvfBuildState *bs);
 extern IvfLeader *IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo, bool train);

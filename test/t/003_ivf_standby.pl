@@ -1,5 +1,6 @@
-# embq_ivf on a streaming standby: the index build (log_newpage_range; serial
-# and parallel), inserts
+# embq_ivf on a streaming standby: the index build (pages written outside
+# shared buffers, WAL-logged in batches; serial and parallel; compared page
+# for page with the primary's), inserts
 # (new pages, chain growth, the first page of an empty list), deletes, VACUUM
 # (page compaction, insert page moved back) and inserts after VACUUM, all
 # replayed from WAL.  The primary runs with wal_consistency_checking =
@@ -68,7 +69,24 @@ $primary->safe_psql('postgres', q{
 	CREATE INDEX t_empty_e ON t_empty USING embq_ivf (e);
 	CREATE INDEX big_e ON big USING embq_ivf (e) WITH (lists = 5);
 	CREATE INDEX big_b ON big USING embq_ivf (b) WITH (lists = 7);
+	CREATE EXTENSION pageinspect;
 });
+
+# The builds write their pages outside shared buffers and WAL-log them in
+# batches: the standby's replayed pages must be the bytes the primary wrote,
+# page for page (the checksum field aside, which is set as pages go to disk).
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+my $pages_sql = q{
+	SELECT string_agg(c.relname || ':' || b || ':'
+		|| md5(substr(get_raw_page(c.relname, b::int), 1, 8) || substr(get_raw_page(c.relname, b::int), 11)),
+		',' ORDER BY c.relname, b)
+	FROM pg_class c, generate_series(0, pg_relation_size(c.oid) / 8192 - 1) b
+	WHERE c.relname IN ('t_e', 't_b', 't_e_cos', 't_empty_e', 'big_e', 'big_b')};
+my $primary_pages = $primary->safe_psql('postgres', $pages_sql);
+is($standby->safe_psql('postgres', $pages_sql), $primary_pages,
+	'built indexes: the standby has the pages the primary wrote');
+cmp_ok(scalar(() = $primary_pages =~ /t_e_cos:/g), '>', 256,
+	't_e_cos has more pages than a build holds back');
 
 # Inserts that grow the chains, deletes, VACUUM, inserts into the freed room,
 # updates (new tuples), and the first rows of an index built empty.

@@ -9,7 +9,8 @@
 # indexes probed in full return exactly the rows of a sequential scan, in
 # distance order; a full index scan returns every non-null row once.
 # Also: an UNLOGGED table's embq_ivf index is reset to its init fork by the
-# crash and works afterwards.
+# crash and works afterwards; a build during which a checkpoint begins fsyncs
+# its index (its pages bypass shared buffers) and the index survives a crash.
 use strict;
 use warnings;
 use IPC::Run;
@@ -275,6 +276,56 @@ $node->safe_psql('postgres', qq{
 	VACUUM t;
 });
 check_index('after the crashes, more inserts and VACUUM');
+
+# A checkpoint that begins while a build writes its pages cannot flush them
+# (they bypass shared buffers) and may have its redo point after their WAL:
+# the build must then fsync the index itself.  Builds run (at wal_level =
+# replica: at minimal a new index is not logged but synced at commit) while
+# another session checkpoints in a loop, until one reports that it did
+# (DEBUG1); the index must then come through a crash whole.
+{
+	my $ck = PostgreSQL::Test::Cluster->new('checkpoints');
+	$ck->init(allows_streaming => 1);
+	$ck->append_conf('postgresql.conf', 'autovacuum = off');
+	$ck->start;
+	$ck->safe_psql('postgres', q{
+		CREATE EXTENSION embq;
+		SELECT setseed(0.77);
+		CREATE TABLE w (id bigint PRIMARY KEY, e i8vec(1024));
+		INSERT INTO w SELECT i, quantize_int8(array(SELECT (random() - 0.5)::real
+			FROM generate_series(1, 1024) WHERE i > 0)) FROM generate_series(1, 6000) i;
+	});
+	my $script = $ck->basedir . '/checkpoints.sql';
+	open(my $fh, '>', $script) or die;
+	print $fh "CHECKPOINT;\n" x 100000;
+	close $fh;
+	my $loop = IPC::Run::start([ $psql, '-X', '-q', '-d', $ck->connstr('postgres'), '-f', $script ],
+		'>', '/dev/null', '2>', '/dev/null');
+	my $synced = 0;
+	for my $try (1 .. 40)
+	{
+		my ($ret, $out, $err) = $ck->psql('postgres', q{
+			SET client_min_messages = debug1;
+			DROP INDEX IF EXISTS w_e;
+			CREATE INDEX w_e ON w USING embq_ivf (e) WITH (lists = 40);});
+		die "build failed: $err" if $ret != 0;
+		$synced = $try, last if $err =~ /index "w_e" fsynced: a checkpoint began while it was written/;
+	}
+	$loop->kill_kill;
+	ok($synced, "a build during which a checkpoint began fsynced its index (try $synced)");
+	$ck->stop('immediate');
+	$ck->start;
+	my $q = 'quantize_int8(' . randvec(1024) . ')';
+	my $sql = "SELECT id, e <-> $q FROM w ORDER BY e <-> $q LIMIT 100000";
+	like($ck->safe_psql('postgres', "$INDEX EXPLAIN (COSTS OFF) $sql"), qr/Index Scan using w_e/,
+		'index built beside checkpoints: the plan uses it');
+	my $norm = sub { join(' ', sort { $a cmp $b } split /\n/, $_[0]) };
+	my $got = $ck->safe_psql('postgres', "$INDEX SET embq.probes = 65536; SET embq.rescore_factor = 1000; $sql");
+	is($norm->($got), $norm->($ck->safe_psql('postgres', "$EXACT $sql")),
+		'index built beside checkpoints: after a crash it returns exactly the rows of a sequential scan');
+	is(scalar(split /\n/, $got), 6000, 'index built beside checkpoints: every row is in it');
+	$ck->stop;
+}
 
 # wal_level = minimal: an index built in the transaction that created its
 # table skips WAL (the relation is WAL-logged or synced at commit, by
