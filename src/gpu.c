@@ -66,8 +66,18 @@ Probe(void)
 		strlcpy(gpu_reason, "the postmaster does not load the GPU library", sizeof(gpu_reason));
 		return;
 	}
-	get_pkglib_path(my_exec_path, pkglib);
-	snprintf(path, sizeof(path), "%s/libembq_cuda.so", pkglib);
+	/*
+	 * The server's environment may name another build of the library: the
+	 * tests load the CPU emulation of the device (test/gpu/libembq_emu.so)
+	 * this way.  Only whoever starts the server sets it.
+	 */
+	if (getenv("EMBQ_GPU_LIB") != NULL && getenv("EMBQ_GPU_LIB")[0] != '\0')
+		strlcpy(path, getenv("EMBQ_GPU_LIB"), sizeof(path));
+	else
+	{
+		get_pkglib_path(my_exec_path, pkglib);
+		snprintf(path, sizeof(path), "%s/libembq_cuda.so", pkglib);
+	}
 	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (handle == NULL)
 	{
@@ -125,7 +135,7 @@ EmbqGpuForWork(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("embq.gpu is on but no GPU is usable"),
-				 errdetail("%s.", reason),
+				 reason[0] ? errdetail("%c%s.", pg_toupper((unsigned char) reason[0]), reason + 1) : 0,
 				 errhint("Set embq.gpu to auto to use the CPU when no GPU is usable.")));
 	return NULL;
 }

@@ -114,18 +114,20 @@ CREATE EXTENSION embq;
 SELECT * FROM embq_gpu_status();
 CREATE TABLE v (id int, f real[]);
 COPY v FROM :'csv' (FORMAT csv);
--- 20x the rows with small deterministic perturbations, so lists hold something
+-- three vectors in four, 20 times each with deterministic perturbations (11,680
+-- rows); the fourth are the queries, so no query has copies of itself to find
+-- and recall at few probes depends on how good the lists are (0.74 on the CPU)
 CREATE TABLE t AS SELECT g * 1000 + id AS id,
-	quantize_int8(array(SELECT x + 0.01 * sin(g * 31 + n) FROM unnest(f) WITH ORDINALITY AS u(x, n))::real[])::i8vec(384) AS e
-	FROM v, generate_series(0, 19) g;
-CREATE TABLE q AS SELECT id, f FROM v WHERE id % 20 = 0;
+	quantize_int8(array(SELECT x + 0.03 * sin(g * 31 + n * 7 + id) FROM unnest(f) WITH ORDINALITY AS u(x, n))::real[])::i8vec(384) AS e
+	FROM v, generate_series(0, 19) g WHERE id % 4 <> 0;
+CREATE TABLE q AS SELECT id, f FROM v WHERE id % 4 = 0;
 CREATE TABLE exact AS SELECT q.id, array(SELECT t.id FROM t ORDER BY t.e <=> q.f LIMIT 10) AS ids FROM q;
 CREATE TABLE recall (path text, value float8, trained text, assigned text);
 CREATE PROCEDURE measure(path text) LANGUAGE plpgsql AS $$
 BEGIN
 	SET LOCAL enable_seqscan = off;
 	-- few probes, so that recall depends on how the lists were built
-	SET LOCAL embq.probes = 3;
+	SET LOCAL embq.probes = 4;
 	INSERT INTO recall SELECT path,
 		avg((SELECT count(*) FROM unnest(array(SELECT t.id FROM t ORDER BY t.e <=> q.f LIMIT 10)) g(id)
 			WHERE g.id = ANY (x.ids)) / 10.0),
@@ -158,13 +160,15 @@ evaluate() {
     cpu=$(grep -E '^cpu,' "$out" || true)
     gpu=$(grep -E '^gpu,' "$out" || true)
     check "the CPU build trained and assigned on the CPU" '[[ "$cpu" == cpu,*,cpu,cpu ]]'
-    check "CPU build recall@10 >= 0.9" "awk -F, '{exit !(\$2 >= 0.9)}' <<<\"$cpu\""
+    check "CPU build recall@10 at 4 of 64 lists >= 0.6" "awk -F, '{exit !(\$2 >= 0.6)}' <<<\"$cpu\""
     if grep -q 'embq.gpu = on: embq.gpu is on but no GPU is usable' "$out"; then
         echo "skipped: no GPU ($(grep -oE '\| f +\| +\| .*' "$out" | head -1 | sed 's/^| f *| *| //'))"
     else
         check "the GPU build trained and assigned on the GPU" '[[ "$gpu" == gpu,*,gpu,gpu ]]'
-        check "GPU and CPU builds have the same recall within 0.02" \
-            "awk -F, -v c=\"\${cpu#cpu,}\" '{split(c, a, \",\"); d = \$2 - a[1]; exit !(d <= 0.02 && d >= -0.02)}' <<<\"$gpu\""
+        # CPU builds from other samples differ by up to 0.01 at 4 probes, and by
+        # 0.03 at 2; the emulated GPU build was 0.008 from the CPU's
+        check "GPU and CPU builds have the same recall within 0.03" \
+            "awk -F, -v c=\"\${cpu#cpu,}\" '{split(c, a, \",\"); d = \$2 - a[1]; exit !(d <= 0.03 && d >= -0.03)}' <<<\"$gpu\""
     fi
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]

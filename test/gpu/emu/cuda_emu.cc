@@ -14,6 +14,13 @@
  *	embq_emu_fail_after(n)		the n-th next runtime call fails (n <= 0: never)
  *	embq_emu_failures()			how many calls failed by injection
  *
+ * In a PostgreSQL backend, where nothing calls those, the environment does
+ * (see EmuFromEnvironment): EMBQ_EMU_FAIL_FILE names a file holding the n
+ * of embq_emu_fail_after for each process that loads the library, and
+ * EMBQ_EMU_REPORT a file to which each such process appends, as it exits,
+ * its pid, the device bytes still in use (a leak unless 0) and the failures
+ * injected.
+ *
  *-------------------------------------------------------------------------
  */
 #include "cuda_emu.h"
@@ -72,6 +79,45 @@ extern "C" __attribute__((visibility("default"))) long
 embq_emu_failures(void)
 {
 	return failures;
+}
+
+static size_t in_use = 0;		/* device bytes allocated and not freed */
+static const char *report_path = NULL;
+
+/* At exit: append "pid bytes-in-use failures" to EMBQ_EMU_REPORT. */
+static void
+EmuReport(void)
+{
+	FILE	   *f = fopen(report_path, "a");
+
+	if (f != NULL)
+	{
+		fprintf(f, "%ld %zu %ld\n", (long) getpid(), in_use, failures);
+		fclose(f);
+	}
+}
+
+/* When the library loads: fault injection and the exit report, from the environment. */
+__attribute__((constructor)) static void
+EmuFromEnvironment(void)
+{
+	const char *fail_file = getenv("EMBQ_EMU_FAIL_FILE");
+
+	if (fail_file != NULL)
+	{
+		FILE	   *f = fopen(fail_file, "r");
+		long		n = 0;
+
+		if (f != NULL)
+		{
+			if (fscanf(f, "%ld", &n) == 1)
+				embq_emu_fail_after(n);
+			fclose(f);
+		}
+	}
+	report_path = getenv("EMBQ_EMU_REPORT");
+	if (report_path != NULL && report_path[0] != '\0')
+		atexit(EmuReport);
 }
 
 cudaError_t
@@ -133,7 +179,6 @@ struct Alloc
 };
 
 static std::map<uintptr_t, Alloc> allocs;	/* by user pointer */
-static size_t in_use = 0;
 static size_t page_size = 0;
 
 extern "C" __attribute__((visibility("default"))) size_t

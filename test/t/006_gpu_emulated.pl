@@ -1,0 +1,240 @@
+# embq's GPU path inside PostgreSQL, on the CPU emulation of the device:
+# test/gpu/libembq_emu.so is the CUDA library's own sources built for the
+# CPU emulator (threads as coroutines with real barriers, guard-paged device
+# memory, fault injection), loaded through EMBQ_GPU_LIB in the server's
+# environment.  It runs everywhere (CI has no GPU); the real device is
+# checked by test/gpu/pg_carry.sh on a lent GPU machine.
+#
+# Checked: embq_gpu_status() reports the device; builds with embq.gpu = on
+# train and assign on the GPU for every metric, answer a full probe with
+# exactly the rows of a sequential scan, and reach the CPU build's recall
+# on real vectors; the progress view names the GPU phases; a GPU build stays
+# serial.  Then every runtime call of a build fails in turn (EMBQ_EMU_FAIL_FILE):
+# under embq.gpu = auto the build warns and finishes on the CPU (training
+# failures with parallel workers), under on it fails with a clean error and
+# the session goes on; every backend frees all device memory (EMBQ_EMU_REPORT)
+# and none crashes.
+use strict;
+use warnings;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+my $repo = abs_path(dirname(__FILE__) . '/../..');
+my $emu = "$repo/test/gpu/libembq_emu.so";
+# built by `make -C test/gpu emucheck` in the test run; else here (g++ with UBSan)
+system("make -s -C '$repo/test/gpu' libembq_emu.so >/dev/null 2>&1") unless -f $emu;
+plan skip_all => 'skipped: no GPU emulator (make -C test/gpu libembq_emu.so needs g++)' unless -f $emu;
+my $data = $ENV{EMBQ_SHARED_DATA} || "$repo/../shared/data";
+my $sap = "$data/minilm-sap/sap_fiori_minilm384_all.fvecs";
+die "006_gpu_emulated: no shared data at $data (set EMBQ_SHARED_DATA)" unless -f $sap;
+
+my $node = PostgreSQL::Test::Cluster->new('gpu_emu');
+$node->init;
+$node->append_conf('postgresql.conf', "autovacuum = off\nmax_worker_processes = 8");
+my $failfile = $node->basedir . '/emu_fail';
+my $report = $node->basedir . '/emu_report';
+sub fail_after
+{
+	open(my $fh, '>', $failfile) or die;
+	print $fh "$_[0]\n";
+	close $fh;
+}
+fail_after(0);
+{
+	local $ENV{EMBQ_GPU_LIB} = $emu;
+	local $ENV{EMBQ_EMU_FAIL_FILE} = $failfile;
+	local $ENV{EMBQ_EMU_REPORT} = $report;
+	$node->start;
+}
+
+like($node->safe_psql('postgres', q{
+	CREATE EXTENSION embq;
+	SELECT usable, device, reason IS NULL FROM embq_gpu_status()}),
+	qr/^t\|embq CPU emulator \(compute 9\.0, \d+ MiB\)\|t$/, 'embq_gpu_status() reports the emulated device');
+
+# A table of synthetic rows (and one NULL row) with awkward sizes.
+sub make_table
+{
+	my ($table, $rows, $dims, $bits) = @_;
+	$node->safe_psql('postgres', qq{
+		CREATE TABLE $table (id int PRIMARY KEY, e i8vec($dims), b bitvec($bits));
+		INSERT INTO $table SELECT i,
+			quantize_int8(array(SELECT sin(i * j * 0.37 + j)::real FROM generate_series(1, $dims) j)),
+			quantize_binary(array(SELECT cos(i * j * 0.11 + i)::real FROM generate_series(1, $bits) j))
+		FROM generate_series(1, $rows) i;
+		INSERT INTO $table VALUES (0, NULL, NULL);
+		ALTER TABLE $table SET (parallel_workers = 2);
+	});
+}
+make_table('s', 3000, 100, 200);
+
+my $INDEX = 'SET enable_seqscan = off; SET enable_bitmapscan = off;';
+my $EXACT = 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
+my $ALL = 'SET embq.probes = 65536; SET embq.rescore_factor = 1000;';
+
+# Rows of a query, sorted by (distance, id): the index probed in full against a sequential scan.
+sub rows_of
+{
+	my ($settings, $col, $op, $arg) = @_;
+	my $out = $node->safe_psql('postgres', "$settings SELECT id, $col $op $arg FROM s WHERE $col IS NOT NULL ORDER BY $col $op $arg LIMIT 100000");
+	return join(' ', sort { $a cmp $b } split /\n/, $out);
+}
+
+my $q8 = 'quantize_int8(array(SELECT cos(j * 0.3)::real FROM generate_series(1, 100) j))';
+my $qf = 'array(SELECT sin(j * 0.7)::real FROM generate_series(1, 100) j)';
+my $qb = 'quantize_binary(array(SELECT sin(j * 0.5)::real FROM generate_series(1, 200) j))';
+my $qbf = 'array(SELECT sin(j * 0.5)::real FROM generate_series(1, 200) j)';
+for my $case ([ 'e', 'i8vec_l2_ops', '<->', $q8 ], [ 'e', 'i8vec_ip_ops', '<#>', $qf ],
+	[ 'e', 'i8vec_cosine_ops', '<=>', $qf ], [ 'b', 'bitvec_hamming_ops', '<~>', $qb ],
+	[ 'b', 'bitvec_ip_ops', '<#>', $qbf ])
+{
+	my ($col, $opclass, $op, $arg) = @$case;
+	$node->safe_psql('postgres', qq{
+		SET embq.gpu = on;
+		SET max_parallel_maintenance_workers = 2;
+		CREATE INDEX s_$col ON s USING embq_ivf ($col $opclass) WITH (lists = 24);});
+	is($node->safe_psql('postgres', "SELECT trained_on, assigned_on, build_workers FROM embq_ivf_info('s_$col')"),
+		'gpu|gpu|0', "$opclass: trained and assigned on the GPU, serially");
+	like($node->safe_psql('postgres', "$INDEX EXPLAIN (COSTS OFF) SELECT id FROM s ORDER BY $col $op $arg LIMIT 5"),
+		qr/Index Scan using s_$col/, "$opclass: the plan uses the index");
+	is(rows_of("$INDEX $ALL", $col, $op, $arg), rows_of($EXACT, $col, $op, $arg),
+		"$opclass: the GPU-built index probed in full returns exactly the rows of a sequential scan");
+	$node->safe_psql('postgres', "DROP INDEX s_$col");
+}
+
+# Real vectors: the GPU build's recall is the CPU build's (as test/gpu/pg_carry.sh
+# checks on a real GPU): 11,680 rows of MiniLM embeddings, 195 held-out queries.
+{
+	my $bytes = do { local $/; open(my $fh, '<:raw', $sap) or die "open $sap: $!"; <$fh> };
+	my $file = $node->basedir . '/sap.copy';
+	open(my $out, '>', $file) or die;
+	my ($off, $i) = (0, 0);
+	while ($off < length($bytes))
+	{
+		my $d = unpack('l<', substr($bytes, $off, 4));
+		print $out "$i\t{" . join(',', map { sprintf('%.9g', $_) } unpack("f<$d", substr($bytes, $off + 4, 4 * $d))) . "}\n";
+		$off += 4 + 4 * $d;
+		$i++;
+	}
+	close $out;
+	$node->safe_psql('postgres', qq{
+		CREATE TABLE v (id int, f real[]);
+		COPY v FROM '$file';
+		CREATE TABLE t AS SELECT g * 1000 + id AS id,
+			quantize_int8(array(SELECT x + 0.03 * sin(g * 31 + n * 7 + id) FROM unnest(f) WITH ORDINALITY AS u(x, n))::real[])::i8vec(384) AS e
+			FROM v, generate_series(0, 19) g WHERE id % 4 <> 0;
+		CREATE TABLE q AS SELECT id, f FROM v WHERE id % 4 = 0;
+		CREATE TABLE exact AS SELECT q.id, array(SELECT t.id FROM t ORDER BY t.e <=> q.f LIMIT 10) AS ids FROM q;
+		CREATE FUNCTION recall() RETURNS numeric LANGUAGE sql AS \$\$
+			SELECT round(avg((SELECT count(*) FROM unnest(array(SELECT t.id FROM t ORDER BY t.e <=> q.f LIMIT 10)) g(id)
+				WHERE g.id = ANY (x.ids)) / 10.0), 4) FROM q JOIN exact x USING (id) \$\$;
+	});
+	my %recall;
+	for my $path ('off', 'on')
+	{
+		my $phases = '';
+		my $build = IPC::Run::start([ $node->installed_command('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+			'-d', $node->connstr('postgres'), '-c', "SET embq.gpu = $path",
+			'-c', 'CREATE INDEX t_e ON t USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 64)' ],
+			'>', \my $bout, '2>', \my $berr);
+		# the progress view, polled while the build runs
+		while ($build->pumpable)
+		{
+			my $phase = $node->safe_psql('postgres', 'SELECT phase FROM pg_stat_progress_create_index');
+			$phases .= "$phase;" if $phase ne '' && index($phases, "$phase;") < 0;
+			$build->pump_nb;
+			usleep(20_000);
+		}
+		ok($build->finish, "real vectors, embq.gpu = $path: the build succeeds") or diag($berr);
+		if ($path eq 'on')
+		{
+			like($phases, qr/training centroids \(GPU\);.*assigning rows to lists \(GPU\);/,
+				"real vectors, embq.gpu = on: the progress view names the GPU phases ($phases)");
+		}
+		$recall{$path} = $node->safe_psql('postgres', 'SET enable_seqscan = off; SET embq.probes = 4; SELECT recall()');
+		is($node->safe_psql('postgres', "SELECT trained_on || '|' || assigned_on FROM embq_ivf_info('t_e')"),
+			$path eq 'on' ? 'gpu|gpu' : 'cpu|cpu', "real vectors, embq.gpu = $path: built where asked");
+		$node->safe_psql('postgres', 'DROP INDEX t_e');
+	}
+	cmp_ok($recall{off}, '>=', 0.6, "real vectors: the CPU build's recall@10 at 4 of 64 lists ($recall{off})");
+	cmp_ok(abs($recall{on} - $recall{off}), '<=', 0.03,
+		"real vectors: the GPU build's recall@10 ($recall{on}) is the CPU build's ($recall{off}) within 0.03");
+}
+
+# Fault injection: the n-th CUDA runtime call of a new backend fails, for
+# every n until builds make fewer calls (five in a row without a failure).
+# A small table of its own: the number of calls does not depend on the rows.
+make_table('f', 600, 40, 72);
+my $psql = $node->installed_command('psql');
+
+# One session running each command in turn, going on after errors: (stdout, stderr).
+sub session
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ $psql, '-X', '-A', '-t', '-q', '-d', $node->connstr('postgres'), map { ('-c', $_) } @_ ],
+		'>', \$out, '2>', \$err);
+	return ($out, $err);
+}
+
+for my $case ([ 'e', '<->', 'quantize_int8(array(SELECT cos(j * 0.3)::real FROM generate_series(1, 40) j))' ],
+	[ 'b', '<~>', 'quantize_binary(array(SELECT sin(j * 0.5)::real FROM generate_series(1, 72) j))' ])
+{
+	my ($col, $op, $arg) = @$case;
+	my %seen = (probe => 0, training => 0, assignment => 0, none => 0);
+	my ($bad_auto, $bad_on) = ('', '');
+	my ($n, $clean) = (0, 0);
+	while ($clean < 5 && $n < 1000)
+	{
+		fail_after(++$n);
+		# auto: a warning at most; the build finishes with every row
+		my ($out, $err) = session('SET embq.gpu = auto', 'SET max_parallel_maintenance_workers = 2',
+			"CREATE INDEX f_$col ON f USING embq_ivf ($col) WITH (lists = 8)",
+			"SELECT trained_on, assigned_on, build_workers FROM embq_ivf_info('f_$col')",
+			"$INDEX $ALL SELECT count(*) FROM (SELECT id FROM f ORDER BY $col $op $arg LIMIT 100000) x",
+			"DROP INDEX f_$col");
+		my ($where, $count) = split /\n/, $out;
+		$where //= '';
+		$count //= -1;
+		my $warned = $err =~ /^WARNING:  GPU (k-means training|assignment) failed: .*\nDETAIL:  Continuing on the CPU\.\n$/;
+		my $kind = $warned ? ($err =~ /k-means training/ ? 'training' : 'assignment')
+		  : $where eq 'gpu|gpu|0' ? 'none' : 'probe';
+		$seen{$kind}++;
+		$clean = $kind eq 'none' ? $clean + 1 : 0;
+		$bad_auto .= "n=$n: '$where', count $count, $err\n"
+		  if $count != 600
+		  || ($err ne '' && !$warned)
+		  || ($kind eq 'none' && $where ne 'gpu|gpu|0')
+		  || (($kind eq 'probe' || $kind eq 'training') && $where !~ /^cpu\|cpu\|[12]$/)
+		  || ($kind eq 'assignment' && $where ne 'gpu|cpu|0');
+
+		# on: built, or a clean error; either way the session goes on
+		($out, $err) = session('SET embq.gpu = on',
+			"CREATE INDEX f_$col ON f USING embq_ivf ($col) WITH (lists = 8)",
+			"SELECT 'alive', count(*) FROM pg_class WHERE relname = 'f_$col'",
+			"DROP INDEX IF EXISTS f_$col");
+		$bad_on .= "n=$n ($kind under auto): '$out', $err\n"
+		  unless ($kind eq 'none' && $out eq "alive|1\n" && $err eq '')
+		  || ($kind ne 'none' && $out eq "alive|0\n"
+			&& $err =~ /^ERROR:  (GPU (k-means training|assignment) failed: .*|embq\.gpu is on but no GPU is usable\n(DETAIL|HINT):  .*)\n/);
+	}
+	is($bad_auto, '', "$col, embq.gpu = auto: with each of $n calls failing in turn, the build warns and finishes on the CPU with every row");
+	is($bad_on, '', "$col, embq.gpu = on: each failing call fails the build with a clean error, and the session goes on");
+	ok($seen{probe} && $seen{training} && $seen{assignment},
+		"$col: the failures hit the probe ($seen{probe}), training ($seen{training}) and assignment ($seen{assignment})");
+}
+
+$node->stop;
+my @reports = split /\n/, slurp_file($report);
+my @leaks = grep { (split / /)[1] != 0 } @reports;
+cmp_ok(scalar(@reports), '>', 100, 'backends that loaded the emulated library reported at exit (' . scalar(@reports) . ')');
+is(join("\n", @leaks), '', 'every backend freed all device memory');
+my $log = slurp_file($node->logfile);
+my @bad = grep { /PANIC|TRAP:|terminated by signal|server process .* exited with exit code/ } split /\n/, $log;
+is(join("\n", @bad), '', 'server log: no backend crashed');
+
+done_testing();
