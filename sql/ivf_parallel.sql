@@ -83,13 +83,20 @@ FROM serial_l2 s JOIN par_l2_lists p USING (q);
 -- the workers share k-means' assignment steps too.  With
 -- parallel_leader_participation off the leader leaves every step to them,
 -- so these centroids come from the workers' assignments alone: still the
--- serial build's lists, for L2 and for cosine (unit-length training rows)
+-- serial build's lists, for L2, for bitvec (bits trained as int8 0 and 1)
+-- and for cosine (unit-length training rows)
 SET parallel_leader_participation = off;
-DROP INDEX par_l2;
+DROP INDEX par_l2, par_ham;
 CREATE INDEX par_l2 ON par_items USING embq_ivf (e) WITH (lists = 40);
 SELECT lists, build_workers > 0 AS parallel FROM embq_ivf_info('par_l2');
 SELECT count(*) AS queries, count(*) FILTER (WHERE s.n = p.n AND s.ids = p.ids) AS same
 FROM serial_l2 s JOIN par_l2_lists p USING (q);
+CREATE INDEX par_ham ON par_items USING embq_ivf (b) WITH (lists = 25);
+SELECT lists, build_workers > 0 AS parallel FROM embq_ivf_info('par_ham');
+SELECT count(*) AS queries, count(*) FILTER (WHERE s.n = p.n) AS same
+FROM serial_ham s JOIN par_ham_lists p USING (q);
+SELECT count(DISTINCT n) > 3 AS varied FROM serial_ham;
+DROP INDEX par_ham;
 CREATE VIEW par_cos_lists AS
 SELECT q,
        (SELECT count(*) FROM (SELECT id FROM par_items ORDER BY e <=> p.e LIMIT 100000) s) AS n,

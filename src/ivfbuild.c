@@ -264,24 +264,56 @@ ScaleFloats(float *x, Size n, double scale)
 }
 
 /*
- * k-means on the first n sampled i8vec codes themselves, on the CPU: no
- * float copy of the sample, and exact int8 dot products in the assignment
- * steps (embq_kmeans_train_codes).  Cosine trains on unit-length rows.
- * Int8 products cannot overflow and the keys are doubles, so unlike the
- * float path this needs no unit scale.
+ * Replace the first n sampled bitvec codes by training codes (i8vec codes
+ * of scale 1 whose values are the bits, 0 or 1): k-means on them is k-means
+ * on the bits as 0/1 floats, where squared L2 is the hamming distance, but
+ * with exact int8 products, 7-8x faster than float ones.
+ */
+static void
+BitsToTrainingCodes(IvfBuildState *bs, int n)
+{
+	const IvfInfo *info = &bs->info;
+	Size		tcs = IvfTrainCodeSize(info);
+	char	   *codes = palloc_extended((Size) n * tcs, MCXT_ALLOC_HUGE);
+	float		one = 1.0f;
+
+	for (int i = 0; i < n; i++)
+	{
+		const uint8_t *bits = (const uint8_t *) bs->sample + (Size) i * info->codesize;
+		char	   *code = codes + (Size) i * tcs;
+		int8_t	   *v = (int8_t *) code + sizeof(float);
+
+		memcpy(code, &one, sizeof(float));
+		for (int j = 0; j < info->dims; j++)
+			v[j] = (bits[j >> 3] >> (7 - (j & 7))) & 1;
+	}
+	pfree(bs->sample);
+	bs->sample = codes;
+}
+
+/*
+ * k-means on the first n sampled codes themselves (training codes: i8vec
+ * codes, or bitvec codes turned into them), on the CPU: no float copy of
+ * the sample, and exact int8 dot products in the assignment steps
+ * (embq_kmeans_train_codes).  Cosine trains on unit-length rows.  Int8
+ * products cannot overflow and the keys are doubles, so unlike the float
+ * path this needs no unit scale.
  */
 static void
 TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 {
 	const IvfInfo *info = &bs->info;
+	Size		tcs = IvfTrainCodeSize(info);
 	float	   *scales = palloc(sizeof(float) * n);
 	void	   *work;
 	const char *codes;
 	bool		shared;
 
+	if (IVF_METRIC_IS_BIT(info->metric))
+		BitsToTrainingCodes(bs, n);
 	for (int i = 0; i < n; i++)
 	{
-		const char *code = bs->sample + (Size) i * info->codesize;
+		const char *code = bs->sample + (Size) i * tcs;
 
 		if (info->metric == IVF_METRIC_COSINE)
 		{
@@ -304,7 +336,7 @@ TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 	else
 		codes = bs->sample;
 	work = palloc_extended(embq_kmeans_workspace_codes(n, info->dims, bs->lists), MCXT_ALLOC_HUGE);
-	embq_kmeans_train_codes(CodeInt8(codes), info->codesize, scales, n, info->dims,
+	embq_kmeans_train_codes(CodeInt8(codes), tcs, scales, n, info->dims,
 							bs->lists, IVF_KMEANS_ITERS, info->metric == IVF_METRIC_COSINE, 42,
 							cf, work, KmeansProgress, NULL,
 							shared ? IvfParallelTrainAssign : NULL, bs->leader);
@@ -356,7 +388,7 @@ TrainCentroids(IvfBuildState *bs)
 	}
 
 	cf = palloc_extended((Size) k * dims * sizeof(float), MCXT_ALLOC_HUGE);
-	if (bs->gpu == NULL && !IVF_METRIC_IS_BIT(info->metric))
+	if (bs->gpu == NULL)
 		TrainOnCodes(bs, n, cf);
 	else
 	{
@@ -625,13 +657,13 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 bs.gpu ? PROGRESS_IVF_PHASE_TRAIN_GPU : PROGRESS_IVF_PHASE_TRAIN);
-	/* parallel workers (CPU only) help train an i8vec index, then assign their share of the table */
+	/* parallel workers (CPU only) help train, then assign their share of the table */
 	bs.leader = IvfParallelTrains(&bs) ? IvfBeginParallel(&bs, indexInfo, true) : NULL;
 	TrainCentroids(&bs);
 	if (bs.sample)
 		pfree(bs.sample);
 	bs.sample = NULL;
-	/* else start them now (bitvec, a sample too large to share, a GPU that failed) */
+	/* else start them now (a sample too large to share, a GPU that failed) */
 	if (bs.leader == NULL)
 		bs.leader = IvfBeginParallel(&bs, indexInfo, false);
 

@@ -70,6 +70,17 @@ typedef struct IvfBuildState
 	MemoryContext tmpctx;
 } IvfBuildState;
 
+/*
+ * Bytes of one k-means training row: an i8vec code (scale, then int8
+ * values).  A bitvec index trains on its bits as such codes, 0 or 1 at
+ * scale 1 (see TrainCentroids).
+ */
+static inline int
+IvfTrainCodeSize(const IvfInfo *info)
+{
+	return IvfCodeSize(IVF_METRIC_L2, info->dims);
+}
+
 /* ivfassign.c */
 extern void IvfAssignBegin(IvfBuildState *bs, int sortmem, SortCoordinate coordinate);
 extern void IvfAssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,

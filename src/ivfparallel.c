@@ -2,8 +2,8 @@
  *
  * ivfparallel.c
  *		Parallel embq_ivf index builds: parallel workers help the leader
- *		train the centroids of an i8vec index (each k-means assignment step
- *		is shared out in chunks of sample rows), then the workers and the
+ *		train the centroids (each k-means assignment step is shared out in
+ *		chunks of sample rows), then the workers and the
  *		leader each scan a share of the table's blocks, assign its rows to
  *		lists and sort them into a run of a shared sort, which the leader
  *		merges and writes.
@@ -93,7 +93,8 @@ typedef struct IvfShared
  * What k-means' assignment steps share, in one chunk of shared memory: the
  * sample (codes and factors, written once) and each step's centroid codes
  * and key terms (written by the leader), and the rows' lists (by whoever
- * assigns them).  Only for i8vec; for bitvec, training stays serial.
+ * assigns them).  The sample rows are training codes (IvfTrainCodeSize;
+ * a bitvec index's bits as int8 0 and 1).
  */
 typedef struct IvfTrainArea
 {
@@ -120,18 +121,17 @@ TrainAreaBytes(const IvfBuildState *bs, int n)
 	Size		rows = add_size(MAXALIGN(sizeof(int32_t) * n), MAXALIGN(sizeof(float) * n));
 	Size		cq = MAXALIGN(mul_size(bs->lists, bs->info.dims));
 
-	return add_size(add_size(keys, rows), add_size(cq, mul_size(n, bs->info.codesize)));
+	return add_size(add_size(keys, rows), add_size(cq, mul_size(n, IvfTrainCodeSize(&bs->info))));
 }
 
 /*
- * Whether workers can help train: an i8vec index trained on the CPU, with
- * a sample that fits IVF_TRAIN_AREA_MAX (bitvec trains on floats, in the
- * leader).
+ * Whether workers can help train: an index trained on the CPU, with a
+ * sample that fits IVF_TRAIN_AREA_MAX as training codes.
  */
 bool
 IvfParallelTrains(const IvfBuildState *bs)
 {
-	return bs->gpu == NULL && !IVF_METRIC_IS_BIT(bs->info.metric) && bs->sample_count > 0 &&
+	return bs->gpu == NULL && bs->sample_count > 0 &&
 		TrainAreaBytes(bs, bs->sample_count) <= IVF_TRAIN_AREA_MAX;
 }
 
@@ -225,7 +225,8 @@ TrainStep(IvfShared *shared, const IvfTrainArea *area, const IvfInfo *info, int 
 		if (*dots == NULL)
 			*dots = palloc_extended(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * lists,
 									MCXT_ALLOC_HUGE);
-		embq_kmeans_assign_codes(CodeInt8(area->codes + (Size) a * info->codesize), info->codesize,
+		embq_kmeans_assign_codes(CodeInt8(area->codes + (Size) a * IvfTrainCodeSize(info)),
+								 IvfTrainCodeSize(info),
 								 area->factors + a, m, area->cq, info->dims, area->cadd,
 								 area->cmul, lists, info->dims, *dots, area->assign + a);
 		if (pg_atomic_add_fetch_u32(&shared->train_done, m) == (uint32) n)
@@ -409,7 +410,7 @@ IvfParallelTrainBegin(IvfLeader *leader, const char *codes, const float *factors
 {
 	if (leader->train.cadd == NULL || n > leader->shared->train_rows_max)
 		return NULL;
-	memcpy(leader->train.codes, codes, (Size) n * leader->info.codesize);
+	memcpy(leader->train.codes, codes, (Size) n * IvfTrainCodeSize(&leader->info));
 	memcpy(leader->train.factors, factors, sizeof(float) * n);
 	leader->shared->train_rows = n;
 	return leader->train.codes;
