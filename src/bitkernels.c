@@ -39,6 +39,36 @@ embq_hamming_portable(const uint8_t *a, const uint8_t *b, size_t nbytes)
 	return count;
 }
 
+/*
+ * Codes from .. k-1 against the best so far (distance best, index besti) by
+ * one hamming kernel: a code wins only when strictly nearer, so ties keep
+ * the lowest index.
+ */
+static inline int32_t
+HammingNearestFrom(const uint8_t *x, const uint8_t *codes, size_t from, size_t k, size_t nbytes,
+				   uint64_t (*hamming) (const uint8_t *, const uint8_t *, size_t),
+				   uint64_t best, int32_t besti)
+{
+	for (size_t c = from; c < k; c++)
+	{
+		uint64_t	d = hamming(x, codes + c * nbytes, nbytes);
+
+		if (d < best)
+		{
+			best = d;
+			besti = (int32_t) c;
+		}
+	}
+	return besti;
+}
+
+/* Portable nearest code by hamming distance: the lowest c on ties. */
+int32_t
+embq_hamming_nearest_portable(const uint8_t *x, const uint8_t *codes, size_t k, size_t nbytes)
+{
+	return HammingNearestFrom(x, codes, 0, k, nbytes, embq_hamming_portable, UINT64_MAX, 0);
+}
+
 /* Portable AND / OR popcounts. */
 void
 embq_and_or_count_portable(const uint8_t *a, const uint8_t *b, size_t nbytes,
@@ -121,6 +151,13 @@ Sum256Epi64(__m256i v)
 
 	_mm256_storeu_si256((__m256i *) t, v);
 	return t[0] + t[1] + t[2] + t[3];
+}
+
+/* AVX2 nearest code by hamming distance: one code at a time. */
+EMBQ_TARGET_AVX2 int32_t
+embq_hamming_nearest_avx2(const uint8_t *x, const uint8_t *codes, size_t k, size_t nbytes)
+{
+	return HammingNearestFrom(x, codes, 0, k, nbytes, embq_hamming_avx2, UINT64_MAX, 0);
 }
 
 /* AVX2 hamming distance. */
@@ -240,6 +277,114 @@ embq_hamming_avx512(const uint8_t *a, const uint8_t *b, size_t nbytes)
 		acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(x, y)));
 	}
 	return (uint64_t) _mm512_reduce_add_epi64(acc);
+}
+
+/*
+ * The sums of the 8 lanes of each of d[0..7], as lane j of one vector: a
+ * transposing tree of adds (exact in integers, so any order does).
+ */
+EMBQ_TARGET_AVX512 static inline __m512i
+Sum8Epi64(const __m512i *d)
+{
+	__m512i		t[4],
+				u[2];
+
+	for (int i = 0; i < 4; i++)
+		t[i] = _mm512_add_epi64(_mm512_unpacklo_epi64(d[2 * i], d[2 * i + 1]),
+								_mm512_unpackhi_epi64(d[2 * i], d[2 * i + 1]));
+	for (int i = 0; i < 2; i++)
+		u[i] = _mm512_add_epi64(_mm512_shuffle_i64x2(t[2 * i], t[2 * i + 1], 0x88),
+								_mm512_shuffle_i64x2(t[2 * i], t[2 * i + 1], 0xDD));
+	return _mm512_add_epi64(_mm512_shuffle_i64x2(u[0], u[1], 0x88),
+							_mm512_shuffle_i64x2(u[0], u[1], 0xDD));
+}
+
+/* Up to this many 64-byte chunks of x stay in registers (2048 bits). */
+#define HAMMING_NEAREST_CHUNKS 4
+
+/*
+ * The tiles of embq_hamming_nearest_avx512 for codes of nchunks 64-byte
+ * chunks (a constant once inlined, so that x stays in registers), from code
+ * 0 to the last multiple of 8: lane j keeps the least distance of codes j,
+ * j + 8, ... and the first code at it.
+ */
+EMBQ_TARGET_AVX512 static inline __attribute__((always_inline)) void
+HammingNearestTiles(const uint8_t *x, const uint8_t *codes, size_t k, size_t nbytes,
+					size_t nchunks, __mmask64 tail, __m512i *best, __m512i *bestc)
+{
+	__m512i		q[HAMMING_NEAREST_CHUNKS];
+	__m512i		lanec = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+
+	for (size_t ch = 0; ch < nchunks; ch++)
+		q[ch] = _mm512_maskz_loadu_epi8(ch + 1 == nchunks ? tail : ~0ULL, x + ch * 64);
+	for (size_t c = 0; c + 8 <= k; c += 8)
+	{
+		__m512i		d[8];
+		__mmask8	lt;
+
+		for (int j = 0; j < 8; j++)
+		{
+			const uint8_t *p = codes + (c + j) * nbytes;
+
+			d[j] = _mm512_popcnt_epi64(_mm512_xor_si512(q[0], _mm512_maskz_loadu_epi8(nchunks == 1 ? tail : ~0ULL, p)));
+			for (size_t ch = 1; ch < nchunks; ch++)
+				d[j] = _mm512_add_epi64(d[j], _mm512_popcnt_epi64(_mm512_xor_si512(q[ch],
+																				   _mm512_maskz_loadu_epi8(ch + 1 == nchunks ? tail : ~0ULL, p + ch * 64))));
+		}
+		d[0] = Sum8Epi64(d);
+		lt = _mm512_cmplt_epu64_mask(d[0], *best);
+		*best = _mm512_mask_mov_epi64(*best, lt, d[0]);
+		*bestc = _mm512_mask_mov_epi64(*bestc, lt, lanec);
+		lanec = _mm512_add_epi64(lanec, _mm512_set1_epi64(8));
+	}
+}
+
+/*
+ * AVX-512 VPOPCNTDQ nearest code by hamming distance: x stays in registers
+ * (codes up to 2048 bits), and 8 codes a step are reduced together
+ * (Sum8Epi64); the lowest index among the lanes at the minimum is the first
+ * minimum overall.
+ */
+EMBQ_TARGET_AVX512 int32_t
+embq_hamming_nearest_avx512(const uint8_t *x, const uint8_t *codes, size_t k, size_t nbytes)
+{
+	size_t		nchunks = (nbytes + 63) / 64;
+	__mmask64	tail = nbytes % 64 ? (1ULL << (nbytes % 64)) - 1 : ~0ULL;
+	__m512i		best = _mm512_set1_epi64(-1);
+	__m512i		bestc = _mm512_setzero_si512();
+	uint64_t	bests[8],
+				bestcs[8];
+	uint64_t	bd = UINT64_MAX;
+	int32_t		besti = 0;
+	size_t		c = k & ~(size_t) 7;
+
+	switch (nchunks)
+	{
+		case 1:
+			HammingNearestTiles(x, codes, k, nbytes, 1, tail, &best, &bestc);
+			break;
+		case 2:
+			HammingNearestTiles(x, codes, k, nbytes, 2, tail, &best, &bestc);
+			break;
+		case 3:
+			HammingNearestTiles(x, codes, k, nbytes, 3, tail, &best, &bestc);
+			break;
+		case 4:
+			HammingNearestTiles(x, codes, k, nbytes, 4, tail, &best, &bestc);
+			break;
+		default:
+			return HammingNearestFrom(x, codes, 0, k, nbytes, embq_hamming_avx512, UINT64_MAX, 0);
+	}
+	_mm512_storeu_si512((void *) bests, best);
+	_mm512_storeu_si512((void *) bestcs, bestc);
+	for (int j = 0; j < 8 && c >= 8; j++)
+		if (bests[j] < bd || (bests[j] == bd && (int32_t) bestcs[j] < besti))
+		{
+			bd = bests[j];
+			besti = (int32_t) bestcs[j];
+		}
+	/* the last k % 8 codes come after every lane's: only a smaller distance wins */
+	return HammingNearestFrom(x, codes, c, k, nbytes, embq_hamming_avx512, bd, besti);
 }
 
 /* AVX-512 VPOPCNTDQ AND / OR popcounts. */

@@ -51,6 +51,7 @@ embq_reduce_lanes(const double *lanes)
 		.hamming = embq_hamming_##suffix, \
 		.and_or_count = embq_and_or_count_##suffix, \
 		.popcount = embq_popcount_##suffix, \
+		.hamming_nearest = embq_hamming_nearest_##suffix, \
 		.bits_float_dot = embq_bits_float_dot_##suffix, \
 		.i8_dot = embq_i8_dot_##suffix, \
 		.plane_sums = embq_plane_sums_##suffix, \

@@ -532,6 +532,11 @@ IvfNearestList(const IvfInfo *info, const char *code, const char *centroids, int
 	double		best = INFINITY;
 	int			besti = 0;
 
+	/* both bit metrics rank lists by hamming distance to their centroids */
+	if (IVF_METRIC_IS_BIT(info->metric))
+		return info->kern->hamming_nearest((const uint8_t *) code, (const uint8_t *) centroids,
+										   lists, info->codesize);
+
 	for (int i = 0; i < lists; i++)
 	{
 		double		d = IvfCodeDistance(info, code, centroids + (Size) i * info->codesize);

@@ -43,6 +43,14 @@ typedef struct EmbqKernels
 								 uint64_t *and_count, uint64_t *or_count);
 	/* popcount(a) */
 	uint64_t	(*popcount) (const uint8_t *a, size_t nbytes);
+
+	/*
+	 * The c < k whose bit code (at codes + c * nbytes) is nearest to x by
+	 * hamming distance, the lowest c on ties (0 when k is 0): the nearest
+	 * list of a bitvec row.
+	 */
+	int32_t		(*hamming_nearest) (const uint8_t *x, const uint8_t *codes, size_t k,
+									size_t nbytes);
 	/* sum of q[j] over the set bits j < dims of a packed bit vector */
 	double		(*bits_float_dot) (const uint8_t *bits, const float *q, size_t dims);
 

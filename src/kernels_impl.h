@@ -40,6 +40,8 @@ extern const uint8_t embq_rev8[256];
 	void embq_and_or_count_##suffix(const uint8_t *a, const uint8_t *b, size_t nbytes, \
 									uint64_t *and_count, uint64_t *or_count); \
 	uint64_t embq_popcount_##suffix(const uint8_t *a, size_t nbytes); \
+	int32_t embq_hamming_nearest_##suffix(const uint8_t *x, const uint8_t *codes, size_t k, \
+										  size_t nbytes); \
 	double embq_bits_float_dot_##suffix(const uint8_t *bits, const float *q, size_t dims); \
 	int64_t embq_i8_dot_##suffix(const int8_t *a, const int8_t *b, size_t n); \
 	void embq_plane_sums_##suffix(const uint8_t *masks, size_t stride, size_t n, size_t nbits, \

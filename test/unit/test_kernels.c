@@ -25,7 +25,8 @@
  *	  f32_dots (block dot products, float accumulation) within float
  *	  rounding of a long double reference, on awkward shapes.
  *	  i8_dots exactly, and nearest_key (ties, NaN, infinities, signed
- *	  zeros) exactly against a reference argmin.
+ *	  zeros) and hamming_nearest (ties, code sizes around 64-byte chunks,
+ *	  bytes past the codes) exactly against a reference argmin.
  * 4. Variant selection: embq_kernels, embq_kernels_force,
  *	  embq_reduce_lanes.
  * 5. The float text round-trip property used by the SQL type.
@@ -2567,6 +2568,91 @@ test_nearest_key(void)
 			}
 }
 
+/* Reference hamming_nearest: bit by bit, the lowest index on ties. */
+static int32_t
+ref_hamming_nearest(const uint8_t *x, const uint8_t *codes, size_t k, size_t nbytes)
+{
+	uint64_t	best = UINT64_MAX;
+	int32_t		besti = 0;
+
+	for (size_t c = 0; c < k; c++)
+	{
+		uint64_t	d = 0;
+
+		for (size_t b = 0; b < nbytes * 8; b++)
+			d += ((x[b >> 3] ^ codes[c * nbytes + (b >> 3)]) >> (b & 7)) & 1;
+		if (d < best)
+		{
+			best = d;
+			besti = (int32_t) c;
+		}
+	}
+	return besti;
+}
+
+/*
+ * hamming_nearest against the reference on code sizes around the 64-byte
+ * chunks (and past the 256 bytes the AVX-512 variant keeps in registers),
+ * numbers of codes around its steps of 8, and codes that tie: drawn from a
+ * few values, all equal, or equal to the row; the bytes past each code's
+ * end differ, which a tail mask must ignore.
+ */
+static void
+test_hamming_nearest(void)
+{
+	static const size_t sizes[] = {1, 2, 7, 8, 9, 25, 63, 64, 65, 127, 128, 129, 191, 192, 255, 256, 257, 300, 520};
+	static const size_t ks[] = {0, 1, 2, 7, 8, 9, 15, 16, 17, 33, 100, 257};
+	Rng			r;
+
+	rng_seed(&r, case_seed(29, 0, 0));
+	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+		for (size_t ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++)
+			for (int pattern = 0; pattern < 5; pattern++)
+			{
+				size_t		nbytes = sizes[si],
+							k = ks[ki];
+				uint8_t    *x = xmalloc(nbytes + 64);
+				uint8_t    *codes = xmalloc(k * nbytes + 64);
+				uint8_t		few[3];
+				int32_t		want;
+
+				for (int v = 0; v < 3; v++)
+					few[v] = (uint8_t) rng_below(&r, 256);
+				for (size_t b = 0; b < nbytes + 64; b++)
+					x[b] = (uint8_t) rng_below(&r, 256);
+				for (size_t b = 0; b < k * nbytes + 64; b++)
+				{
+					/* pattern 1: bytes from three values, many equal distances */
+					codes[b] = pattern == 1 ? few[rng_below(&r, 3)] : (uint8_t) rng_below(&r, 256);
+					/* pattern 2: every code the same */
+					if (pattern == 2 && b < k * nbytes)
+						codes[b] = few[b % nbytes % 3];
+				}
+				/* pattern 3: the row itself among the codes, twice */
+				if (pattern == 3 && k > 0)
+				{
+					memcpy(codes + (k / 2) * nbytes, x, nbytes);
+					memcpy(codes + (k - 1) * nbytes, x, nbytes);
+				}
+				/* pattern 4: one code at distance 1, late */
+				if (pattern == 4 && k > 0)
+				{
+					memcpy(codes + (k - 1) * nbytes, x, nbytes);
+					codes[(k - 1) * nbytes + nbytes - 1] ^= 0x80;
+				}
+				want = ref_hamming_nearest(x, codes, k, nbytes);
+				for (int vi = 0; vi < n_tested; vi++)
+				{
+					int32_t		got = tested[vi]->hamming_nearest(x, codes, k, nbytes);
+
+					CHECK(got == want, "hamming_nearest: variant=%s nbytes=%zu k=%zu pattern=%d: expected %d, got %d",
+						  tested[vi]->name, nbytes, k, pattern, want, got);
+				}
+				free(x);
+				free(codes);
+			}
+}
+
 /* The training rows of a caller's assignment step (see ReverseAssignAll). */
 typedef struct ReverseAssign
 {
@@ -2907,6 +2993,7 @@ main(void)
 	run_group("f32_dots", test_f32_dots);
 	run_group("i8_dots", test_i8_dots);
 	run_group("nearest_key", test_nearest_key);
+	run_group("hamming_nearest", test_hamming_nearest);
 	run_group("kmeans", test_kmeans);
 
 	printf("%lld passed, %lld failed\n", n_passed, n_failed);
