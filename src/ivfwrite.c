@@ -37,8 +37,8 @@
 #include "storage/smgr.h"
 #include "utils/rel.h"
 
-/* Pages in one WAL record: XLR_MAX_BLOCK_ID + 1. */
-#define IVF_WRITE_BATCH 32
+/* Pages in one WAL record, as log_newpages batches them: XLR_MAX_BLOCK_ID. */
+#define IVF_WRITE_BATCH XLR_MAX_BLOCK_ID
 /* Finished pages held back before the blocks they wait for become zeros. */
 #define IVF_WRITE_HOLD 256
 
@@ -50,6 +50,7 @@ struct IvfWriter
 	XLogRecPtr	redo_at_start;
 	BlockNumber reserved;		/* block numbers handed out */
 	BlockNumber ondisk;			/* the file's length in blocks */
+	BlockNumber finished;		/* pages handed over */
 	int			nheld;			/* finished pages not yet written, by block */
 	BlockNumber held_blk[IVF_WRITE_HOLD];
 	Page		held[IVF_WRITE_HOLD];
@@ -93,7 +94,12 @@ IvfWriterPage(IvfWriter *w)
 	if (w->nfree > 0)
 		page = w->free[--w->nfree];
 	else
+#if PG_VERSION_NUM >= 160000
+		/* aligned for direct I/O (debug_io_direct), as PostgreSQL's own builds do */
+		page = (Page) palloc_aligned(BLCKSZ, PG_IO_ALIGN_SIZE, 0);
+#else
 		page = (Page) palloc(BLCKSZ);
+#endif
 	memset(page, 0, BLCKSZ);
 	return page;
 }
@@ -170,7 +176,11 @@ WritableRun(const IvfWriter *w)
 static void
 Drain(IvfWriter *w, bool force)
 {
+#if PG_VERSION_NUM >= 160000
+	static const PGIOAlignedBlock zeros;
+#else
 	static const PGAlignedBlock zeros;
+#endif
 
 	while (w->nheld > 0)
 	{
@@ -207,9 +217,11 @@ IvfWriterFinish(IvfWriter *w, BlockNumber blkno, Page page)
 		w->held[at] = w->held[at - 1];
 		at--;
 	}
+	Assert(at == 0 || w->held_blk[at - 1] != blkno);
 	w->held_blk[at] = blkno;
 	w->held[at] = page;
 	w->nheld++;
+	w->finished++;
 	Drain(w, w->nheld == IVF_WRITE_HOLD);
 }
 
@@ -222,10 +234,12 @@ IvfWriterEnd(IvfWriter *w)
 {
 	SMgrRelation smgr;
 
+	/* a reserved block never finished would stay a page of zeros */
+	if (w->finished != w->reserved)
+		elog(ERROR, "index \"%s\": %u blocks reserved but %u finished",
+			 RelationGetRelationName(w->index), w->reserved, w->finished);
 	Drain(w, true);
-	if (w->ondisk != w->reserved)
-		elog(ERROR, "index \"%s\": %u blocks reserved but %u written",
-			 RelationGetRelationName(w->index), w->reserved, w->ondisk);
+	Assert(w->ondisk == w->reserved);
 	smgr = RelationGetSmgr(w->index);
 
 	/*
