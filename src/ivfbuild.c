@@ -68,14 +68,23 @@ DefaultLists(double rows)
 }
 
 /*
- * Bytes that k-means on n sample rows for k lists takes: the sample as
- * floats, the centroids as floats and the k-means workspace.
+ * Bytes that k-means on n sample rows for k lists takes besides the sampled
+ * codes.  On floats (a GPU's input, and the CPU's fallback when the GPU
+ * fails): the rows and centroids as floats and the workspace.  On the codes
+ * (the CPU, see TrainOnCodes): each row's scale, the centroids as floats,
+ * the workspace, and for bitvec the bits as int8 training codes, about a
+ * quarter as much at 1024 dimensions.  Linear in n.
  */
 static Size
-TrainingBytes(Size dims, Size n, Size k)
+TrainingBytes(const IvfInfo *info, Size n, Size k, bool floats)
 {
-	return n * dims * sizeof(float) + k * dims * sizeof(float) +
-		embq_kmeans_workspace(n, dims, k);
+	Size		dims = info->dims;
+
+	if (floats)
+		return n * dims * sizeof(float) + k * dims * sizeof(float) +
+			embq_kmeans_workspace(n, dims, k);
+	return (IVF_METRIC_IS_BIT(info->metric) ? n * IvfTrainCodeSize(info) : 0) +
+		n * sizeof(float) + k * dims * sizeof(float) + embq_kmeans_workspace_codes(n, dims, k);
 }
 
 /*
@@ -83,11 +92,11 @@ TrainingBytes(Size dims, Size n, Size k)
  * takes: the sample as codes, and TrainingBytes.
  */
 static double
-DefaultTrainingBytes(const IvfInfo *info, int k)
+DefaultTrainingBytes(const IvfInfo *info, int k, bool floats)
 {
 	Size		n = (Size) IVF_SAMPLE_PER_LIST * k;
 
-	return (double) n * info->codesize + (double) TrainingBytes(info->dims, n, k);
+	return (double) n * info->codesize + (double) TrainingBytes(info, n, k, floats);
 }
 
 /*
@@ -98,7 +107,7 @@ DefaultTrainingBytes(const IvfInfo *info, int k)
  * say so when the budget cuts the lists.
  */
 static int
-DerivedLists(const IvfInfo *info, const IvfOptions *opts, double rows, bool report)
+DerivedLists(const IvfInfo *info, const IvfOptions *opts, double rows, bool floats, bool report)
 {
 	int			want = DefaultLists(rows),
 				fit;
@@ -106,7 +115,7 @@ DerivedLists(const IvfInfo *info, const IvfOptions *opts, double rows, bool repo
 
 	if (opts && opts->sample_rows > 0)
 		return want;			/* the sample is the user's choice */
-	fit = (int) Max(1, budget / DefaultTrainingBytes(info, 1));
+	fit = (int) Max(1, budget / DefaultTrainingBytes(info, 1, floats));
 	if (want <= fit)
 		return want;
 	if (report)
@@ -114,7 +123,7 @@ DerivedLists(const IvfInfo *info, const IvfOptions *opts, double rows, bool repo
 				(errmsg("embq_ivf index uses %d lists instead of the default %d to train within maintenance_work_mem",
 						fit, want),
 				 errhint("Set maintenance_work_mem to at least %.0f MB for the default lists, or set the lists option.",
-						 ceil(DefaultTrainingBytes(info, want) / (1024 * 1024)))));
+						 ceil(DefaultTrainingBytes(info, want, floats) / (1024 * 1024)))));
 	return fit;
 }
 
@@ -345,9 +354,8 @@ TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 }
 
 /*
- * Train the centroids on the sample, within maintenance_work_mem: the
- * sample as floats plus the k-means workspace must fit (training on the
- * codes takes less).
+ * Train the centroids on the sample, within maintenance_work_mem: what
+ * TrainingBytes counts must fit, on floats for a GPU, else on the codes.
  */
 static void
 TrainCentroids(IvfBuildState *bs)
@@ -358,6 +366,7 @@ TrainCentroids(IvfBuildState *bs)
 	Size		dims = info->dims;
 	Size		budget = (Size) maintenance_work_mem * 1024;
 	Size		need;
+	bool		floats;
 	float	   *x,
 			   *cf;
 	void	   *work;
@@ -367,13 +376,14 @@ TrainCentroids(IvfBuildState *bs)
 	if (n == 0)
 		return;					/* no rows: zero centroids, every row to list 0 */
 
-	need = TrainingBytes(dims, n, k);
+	floats = bs->gpu != NULL;
+	need = TrainingBytes(info, n, k, floats);
 	if (need > budget)
 	{
 		/* use fewer sample rows, down to 4 per list */
-		Size		per_row = dims * sizeof(float) + sizeof(Size) + 2 * sizeof(int32);
-		Size		fixed = need - (Size) n * per_row;
-		int			fit = budget > fixed ? (int) ((budget - fixed) / per_row) : 0;
+		Size		fixed = TrainingBytes(info, 0, k, floats);
+		Size		per_row = TrainingBytes(info, 1, k, floats) - fixed;
+		int			fit = budget > fixed ? (int) Min((budget - fixed) / per_row, (Size) n) : 0;
 
 		if (fit < Min(n, 4 * k))
 			ereport(ERROR,
@@ -633,7 +643,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	/* lists and sample size, from the options or the estimated row count */
 	estimated = EstimateRows(heap);
-	bs.lists = opts && opts->lists > 0 ? opts->lists : DerivedLists(&bs.info, opts, estimated, false);
+	bs.lists = opts && opts->lists > 0 ? opts->lists : DerivedLists(&bs.info, opts, estimated, bs.gpu != NULL, false);
 	bs.sample_target = opts && opts->sample_rows > 0 ? opts->sample_rows
 		: (int) Min((double) INT_MAX / 2, (double) IVF_SAMPLE_PER_LIST * bs.lists);
 	bs.sample_target = Max(bs.sample_target, bs.lists);
@@ -644,7 +654,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	/* never more lists than rows; derived lists follow the real count */
 	if (!(opts && opts->lists > 0))
-		bs.lists = DerivedLists(&bs.info, opts, bs.rows_seen, true);
+		bs.lists = DerivedLists(&bs.info, opts, bs.rows_seen, bs.gpu != NULL, true);
 	bs.lists = (int) Max(1, Min((double) bs.lists, bs.rows_seen));
 	/* k-means needs at least one sample row per list */
 	if (bs.sample_count > 0)
