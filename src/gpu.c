@@ -55,6 +55,7 @@ Probe(void)
 {
 	char		pkglib[MAXPGPATH];
 	char		path[MAXPGPATH];
+	const char *lib;
 	void	   *handle;
 	EmbqGpuApiFn fn;
 	const EmbqGpuApi *api;
@@ -71,8 +72,9 @@ Probe(void)
 	 * tests load the CPU emulation of the device (test/gpu/libembq_emu.so)
 	 * this way.  Only whoever starts the server sets it.
 	 */
-	if (getenv("EMBQ_GPU_LIB") != NULL && getenv("EMBQ_GPU_LIB")[0] != '\0')
-		strlcpy(path, getenv("EMBQ_GPU_LIB"), sizeof(path));
+	lib = getenv("EMBQ_GPU_LIB");
+	if (lib != NULL && lib[0] != '\0')
+		strlcpy(path, lib, sizeof(path));
 	else
 	{
 		get_pkglib_path(my_exec_path, pkglib);

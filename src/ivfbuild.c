@@ -448,10 +448,9 @@ typedef struct IvfChains
 static void
 ReserveMetaAndDirectory(IvfWriter *w, int lists, int dir_per_page)
 {
-	BlockNumber ndir = (lists + dir_per_page - 1) / dir_per_page;
-
-	for (BlockNumber b = 0; b <= ndir; b++)
-		IvfWriterReserve(w);
+	/* the last list's directory block is the directory's last */
+	while (IvfWriterReserve(w) < IvfDirBlock(lists - 1, dir_per_page))
+		;
 }
 
 /*
@@ -463,7 +462,6 @@ WriteMetaAndDirectory(IvfWriter *w, const IvfInfo *info, int lists, int dir_per_
 					  uint32 build_path, int build_workers, const char *centroids,
 					  const IvfChains *chains, const int64 *counts)
 {
-	BlockNumber ndir = (lists + dir_per_page - 1) / dir_per_page;
 	Page		page = IvfWriterPage(w);
 	IvfMetaPage meta;
 
@@ -479,15 +477,14 @@ WriteMetaAndDirectory(IvfWriter *w, const IvfInfo *info, int lists, int dir_per_
 	meta->capacity = info->capacity;
 	meta->codecapacity = info->codecapacity;
 	meta->dir_per_page = dir_per_page;
-	meta->ndirpages = ndir;
+	meta->ndirpages = IvfDirBlock(lists - 1, dir_per_page) - IVF_META_BLKNO;
 	meta->build_path = build_path;
 	meta->build_workers = build_workers;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(IvfMetaPageData)) - (char *) page;
 	IvfWriterFinish(w, IVF_META_BLKNO, page);
 
-	for (BlockNumber b = 0; b < ndir; b++)
+	for (int first = 0; first < lists; first += dir_per_page)
 	{
-		int			first = b * dir_per_page;
 		int			count = Min(dir_per_page, lists - first);
 
 		page = IvfWriterPage(w);
@@ -504,8 +501,7 @@ WriteMetaAndDirectory(IvfWriter *w, const IvfInfo *info, int lists, int dir_per_
 			memcpy(l->centroid, centroids + (Size) i * info->codesize, info->codesize);
 		}
 		IvfPageGetOpaque(page)->nitems = count;
-		Assert(IvfDirBlock(first, dir_per_page) == IVF_META_BLKNO + 1 + b);
-		IvfWriterFinish(w, IVF_META_BLKNO + 1 + b, page);
+		IvfWriterFinish(w, IvfDirBlock(first, dir_per_page), page);
 	}
 }
 

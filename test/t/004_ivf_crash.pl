@@ -134,6 +134,9 @@ sub ordered
 
 sub as_text { return join(' ', map { "$_->[0]:$_->[1]" } @{ $_[0] }); }
 
+# psql output lines in one order, for comparing row sets.
+sub sorted_lines { return join(' ', sort { $a cmp $b } split /\n/, $_[0]); }
+
 srand(4004);
 sub randvec
 {
@@ -319,9 +322,8 @@ check_index('after the crashes, more inserts and VACUUM');
 	my $sql = "SELECT id, e <-> $q FROM w ORDER BY e <-> $q LIMIT 100000";
 	like($ck->safe_psql('postgres', "$INDEX EXPLAIN (COSTS OFF) $sql"), qr/Index Scan using w_e/,
 		'index built beside checkpoints: the plan uses it');
-	my $norm = sub { join(' ', sort { $a cmp $b } split /\n/, $_[0]) };
 	my $got = $ck->safe_psql('postgres', "$INDEX SET embq.probes = 65536; SET embq.rescore_factor = 1000; $sql");
-	is($norm->($got), $norm->($ck->safe_psql('postgres', "$EXACT $sql")),
+	is(sorted_lines($got), sorted_lines($ck->safe_psql('postgres', "$EXACT $sql")),
 		'index built beside checkpoints: after a crash it returns exactly the rows of a sequential scan');
 	is(scalar(split /\n/, $got), 6000, 'index built beside checkpoints: every row is in it');
 	$ck->stop;
@@ -373,8 +375,7 @@ autovacuum = off
 			"wal_level = minimal, wal_skip_threshold = $threshold: m.$col $op plan uses the index");
 		my $got = $min->safe_psql('postgres', "$INDEX SET embq.probes = 65536; SET embq.rescore_factor = 1000; $sql");
 		my $want = $min->safe_psql('postgres', "$EXACT $sql");
-		my $norm = sub { join(' ', sort { $a cmp $b } split /\n/, $_[0]) };
-		is($norm->($got), $norm->($want),
+		is(sorted_lines($got), sorted_lines($want),
 			"wal_level = minimal, wal_skip_threshold = $threshold: m.$col $op index matches a sequential scan after the crash");
 	}
 	$min->stop;
