@@ -19,7 +19,7 @@ OBJS = $(KERNEL_OBJS) $(GLUE_OBJS) $(IVF_OBJS)
 
 HEADERS = src/kernels.h cuda/embq_gpu.h
 
-REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf ivf_parallel gpu
+REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf ivf_parallel ivf_extreme gpu
 
 # TAP tests run by `make prove_installcheck` (not by installcheck).
 PROVE_TESTS = test/t/*.pl

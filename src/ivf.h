@@ -34,6 +34,8 @@
 
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/amapi.h"
 #include "access/generic_xlog.h"
 #include "access/reloptions.h"
@@ -206,7 +208,15 @@ typedef struct IvfQuery
 	uint64	   *sums;			/* plane_sums output, one page's items */
 } IvfQuery;
 
-/* Metapage and centroids, cached in the relcache entry (rd_amcache). */
+/*
+ * Metapage and centroids, cached in the relcache entry (rd_amcache).  The
+ * relcache frees rd_amcache whenever it processes an invalidation of the
+ * index, which any lock acquisition or catalog lookup can do: detoasting a
+ * value (it opens the toast relation), a syscache miss, opening a relation.
+ * So a pointer from IvfGetCache is good only until the next such call:
+ * copy what must live longer (meta, info) and call IvfGetCache again after
+ * any of them.
+ */
 typedef struct IvfCache
 {
 	IvfMetaPageData meta;
@@ -214,6 +224,22 @@ typedef struct IvfCache
 	char	   *centroids;		/* meta.lists codes, packed */
 	double	   *csqnorm;		/* i8vec: |centroid|^2 of each list */
 } IvfCache;
+
+/*
+ * Total order on distances and scores, NaN last (as float8 sorts): a
+ * comparator that is not total lets a selection or heap run off its array.
+ */
+static inline int
+IvfDistanceCmp(double a, double b)
+{
+	if (a < b)
+		return -1;
+	if (a > b)
+		return 1;
+	if (a == b)
+		return 0;
+	return isnan(a) ? (isnan(b) ? 0 : 1) : -1;
+}
 
 /* Scale of an i8vec code (stored unaligned before the codes). */
 static inline float

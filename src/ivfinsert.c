@@ -26,10 +26,9 @@
  * first page, holding this entry, if it has none (then *slot >= 0).
  */
 static BlockNumber
-ChainInsertPage(Relation index, const IvfCache *cache, int list, bool codes,
-				ItemPointer tid, const char *item, int *slot)
+ChainInsertPage(Relation index, const IvfMetaPageData *meta, const IvfInfo *info, int list,
+				bool codes, ItemPointer tid, const char *item, int *slot)
 {
-	const IvfMetaPageData *meta = &cache->meta;
 	Buffer		dirbuf = ReadBuffer(index, IvfDirBlock(list, meta->dir_per_page));
 	IvfList		l;
 	BlockNumber blk;
@@ -54,8 +53,8 @@ ChainInsertPage(Relation index, const IvfCache *cache, int list, bool codes,
 			Page		dirpage = GenericXLogRegisterBuffer(state, dirbuf, 0);
 
 			IvfInitPage(newpage, codes ? IVF_CODE : IVF_DATA);
-			*slot = IvfPutEntry(newpage, IvfChainCapacity(&cache->info, codes),
-							 IvfChainItemSize(&cache->info, codes), tid, item);
+			*slot = IvfPutEntry(newpage, IvfChainCapacity(info, codes),
+								IvfChainItemSize(info, codes), tid, item);
 			l = IvfDirEntry(dirpage, list, meta->dir_per_page, meta->codesize);
 			blk = BufferGetBlockNumber(newbuf);
 			*IvfChainStart(l, codes) = *IvfChainInsert(l, codes) = blk;
@@ -73,13 +72,12 @@ ChainInsertPage(Relation index, const IvfCache *cache, int list, bool codes,
  * and (in *slot) the slot it went to.
  */
 static BlockNumber
-IvfAddEntry(Relation index, int list, bool codes, ItemPointer tid, const char *item, int *slot)
+IvfAddEntry(Relation index, const IvfMetaPageData *meta, const IvfInfo *info, int list,
+			bool codes, ItemPointer tid, const char *item, int *slot)
 {
-	IvfCache   *cache = IvfGetCache(index);
-	const IvfMetaPageData *meta = &cache->meta;
-	int			capacity = IvfChainCapacity(&cache->info, codes);
-	int			itemsize = IvfChainItemSize(&cache->info, codes);
-	BlockNumber blk = ChainInsertPage(index, cache, list, codes, tid, item, slot);
+	int			capacity = IvfChainCapacity(info, codes);
+	int			itemsize = IvfChainItemSize(info, codes);
+	BlockNumber blk = ChainInsertPage(index, meta, info, list, codes, tid, item, slot);
 
 	while (*slot < 0)
 	{
@@ -130,7 +128,12 @@ IvfAddEntry(Relation index, int list, bool codes, ItemPointer tid, const char *i
 	return blk;
 }
 
-/* aminsert: NULLs are not indexed. */
+/*
+ * aminsert: NULLs are not indexed.  The value is detoasted before the
+ * cache is read, and nothing after that can free the cache before the
+ * centroids are done with (see IvfCache); the pages are then written from
+ * copies of the metapage and scoring context.
+ */
 bool
 ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		  Relation heap, IndexUniqueCheck checkUnique
@@ -140,10 +143,13 @@ ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		  ,IndexInfo *indexInfo)
 {
 	IvfCache   *cache;
-	const IvfInfo *info;
+	IvfMetaPageData meta;
+	IvfInfo		info;
 	MemoryContext ctx,
 				old;
-	char	   *code;
+	Datum		value;
+	char	   *code,
+			   *item = NULL;
 	int			list,
 				slot;
 
@@ -152,22 +158,32 @@ ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 
 	ctx = AllocSetContextCreate(CurrentMemoryContext, "embq_ivf insert", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(ctx);
+	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
 	cache = IvfGetCache(index);
-	info = &cache->info;
-	code = palloc(info->codesize);
-	IvfDatumToCode(info, values[0], code);
-	list = IvfNearestList(info, code, cache->centroids, cache->meta.lists);
-	if (info->codecapacity > 0)
+	meta = cache->meta;
+	info = cache->info;
+	code = palloc(info.codesize);
+	IvfDatumToCode(&info, value, code);
+	list = IvfNearestList(&info, code, cache->centroids, meta.lists);
+	if (info.codecapacity > 0)
 	{
-		char	   *item = palloc(info->itemsize);
-		BlockNumber codeblk = IvfAddEntry(index, list, true, heap_tid, code, &slot);
+		/* the item's code address is filled in once the code has a slot */
+		item = palloc(info.itemsize);
+		IvfCoarseItemFor(&info, code, cache->centroids + (Size) list * info.codesize,
+						 InvalidBlockNumber, 0, item);
+	}
+	cache = NULL;
 
-		IvfCoarseItemFor(info, code, cache->centroids + (Size) list * info->codesize,
-						 codeblk, slot, item);
-		IvfAddEntry(index, list, false, heap_tid, item, &slot);
+	if (item != NULL)
+	{
+		IvfCoarseItem *ci = (IvfCoarseItem *) item;
+
+		ci->codeblk = IvfAddEntry(index, &meta, &info, list, true, heap_tid, code, &slot);
+		ci->codeoff = (uint16) slot;
+		IvfAddEntry(index, &meta, &info, list, false, heap_tid, item, &slot);
 	}
 	else
-		IvfAddEntry(index, list, false, heap_tid, code, &slot);
+		IvfAddEntry(index, &meta, &info, list, false, heap_tid, code, &slot);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 	return false;

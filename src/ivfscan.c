@@ -154,8 +154,10 @@ CompareResults(const pairingheap_node *a, const pairingheap_node *b, void *arg)
 	const IvfResult *ra = pairingheap_const_container(IvfResult, ph, a);
 	const IvfResult *rb = pairingheap_const_container(IvfResult, ph, b);
 
-	if (ra->distance != rb->distance)
-		return ra->distance < rb->distance ? 1 : -1;
+	int			c = IvfDistanceCmp(ra->distance, rb->distance);
+
+	if (c != 0)
+		return -c;
 	return -ItemPointerCompare((ItemPointer) &ra->tid, (ItemPointer) &rb->tid);
 }
 
@@ -166,8 +168,10 @@ CompareCandidates(const void *a, const void *b)
 	const IvfCandidate *ca = a;
 	const IvfCandidate *cb = b;
 
-	if (ca->coarse != cb->coarse)
-		return ca->coarse < cb->coarse ? -1 : 1;
+	int			c = IvfDistanceCmp(ca->coarse, cb->coarse);
+
+	if (c != 0)
+		return c;
 	return ItemPointerCompare((ItemPointer) &ca->tid, (ItemPointer) &cb->tid);
 }
 
@@ -175,7 +179,9 @@ CompareCandidates(const void *a, const void *b)
 static inline bool
 ListRankBefore(const IvfListRank *a, const IvfListRank *b)
 {
-	return a->rank < b->rank || (a->rank == b->rank && a->list < b->list);
+	int			c = IvfDistanceCmp(a->rank, b->rank);
+
+	return c < 0 || (c == 0 && a->list < b->list);
 }
 
 /* Restore the heap order of the list ranks below position i. */
@@ -390,7 +396,7 @@ ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, BlockNumber blk, IvfSca
 
 			/* the common case of a first pass, decided on the score alone */
 			if (mode == IVF_SCAN_TOP && so->ncands == so->keep &&
-				so->scores[i] > so->cands[0].coarse)
+				IvfDistanceCmp(so->scores[i], so->cands[0].coarse) > 0)
 				continue;
 			c.coarse = so->scores[i];
 			c.tid = tids[i];
@@ -576,12 +582,13 @@ OfferBest(IvfScanOpaque so, double distance, int round)
 	if (so->nbest < IVF_BATCH_ROWS)
 	{
 		/* sift up */
-		for (i = so->nbest++; i > 0 && h[(i - 1) / 2].distance < distance; i = (i - 1) / 2)
+		for (i = so->nbest++; i > 0 && IvfDistanceCmp(h[(i - 1) / 2].distance, distance) < 0;
+			 i = (i - 1) / 2)
 			h[i] = h[(i - 1) / 2];
 		h[i] = x;
 		return;
 	}
-	if (!(distance < h[0].distance))
+	if (IvfDistanceCmp(distance, h[0].distance) >= 0)
 		return;
 	/* replace the farthest and sift down */
 	for (i = 0;;)
@@ -590,9 +597,9 @@ OfferBest(IvfScanOpaque so, double distance, int round)
 
 		if (child >= so->nbest)
 			break;
-		if (child + 1 < so->nbest && h[child + 1].distance > h[child].distance)
+		if (child + 1 < so->nbest && IvfDistanceCmp(h[child + 1].distance, h[child].distance) > 0)
 			child++;
-		if (h[child].distance <= distance)
+		if (IvfDistanceCmp(h[child].distance, distance) <= 0)
 			break;
 		h[i] = h[child];
 		i = child;
@@ -740,7 +747,7 @@ ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int nor
 static void
 StartScan(IndexScanDesc scan, IvfScanOpaque so)
 {
-	IvfCache   *cache = IvfGetCache(scan->indexRelation);
+	IvfCache   *cache;
 	ScanKey		orderby;
 
 	if (scan->numberOfOrderBys == 0)
@@ -750,6 +757,12 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 				 errhint("Use ORDER BY column <operator> query LIMIT k.")));
 	orderby = &scan->orderByData[0];
 
+	/*
+	 * Preparing the query may detoast it and look up its type, either of
+	 * which can free the cache: keep a copy of the scoring context, and get
+	 * the cache again for the centroids.
+	 */
+	cache = IvfGetCache(scan->indexRelation);
 	so->info = cache->info;
 	so->lists = cache->meta.lists;
 	so->nullquery = (orderby->sk_flags & SK_ISNULL) != 0;
@@ -764,7 +777,7 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 		: so->lists;
 	so->probed = 0;
 	so->scores = palloc(sizeof(double) * so->info.capacity);
-	OrderLists(so, cache);
+	OrderLists(so, IvfGetCache(scan->indexRelation));
 	so->results = pairingheap_allocate(CompareResults, NULL);
 	so->batch = NULL;
 	so->batchcap = 0;

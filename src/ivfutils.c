@@ -8,6 +8,7 @@
  */
 #include "ivf.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "access/genam.h"
@@ -367,6 +368,32 @@ IvfExactDistance(const IvfQuery *q, const char *code)
 }
 
 /*
+ * 1, or for m beyond 2^64 a power of two that brings it near 1: ordinary
+ * values are never rescaled.
+ */
+static double
+IvfUnitPower(double m)
+{
+	int			e;
+
+	if (!(m > 1e19) || !isfinite(m))
+		return 1.0;
+	(void) frexp(m, &e);
+	return ldexp(1.0, e);
+}
+
+/* A double as a float, clamped to float's finite range (NaN stays NaN). */
+static float
+IvfFiniteFloat(double d)
+{
+	if (d > FLT_MAX)
+		return FLT_MAX;
+	if (d < -FLT_MAX)
+		return -FLT_MAX;
+	return (float) d;
+}
+
+/*
  * The data page item of an i8vec code stored at codeblk/codeoff in the list
  * of the given centroid: its residual sign bits and the three floats of its
  * distance estimate (see IvfCoarseItem).
@@ -379,7 +406,9 @@ IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 	const int8_t *c = CodeInt8(code);
 	const int8_t *cc = CodeInt8(centroid);
 	double		scale = CodeScale(code),
+				cscale = CodeScale(centroid),
 				norm = scale * sqrt((double) info->kern->i8_dot(c, c, info->dims)),
+				unit,
 				l1,
 				l2,
 				alpha;
@@ -387,8 +416,19 @@ IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 	/* cosine ranks by direction: the residual of the unit vector */
 	if (info->metric == IVF_METRIC_COSINE && norm > 0)
 		scale /= norm;
+
+	/*
+	 * The kernel rounds each residual to float, which overflows for values
+	 * near float's limit (i8vec accepts up to 3.4e38): take the residual of
+	 * x / unit, with unit a power of two (exact, so ordinary values keep
+	 * their bits), and scale its norms back.  alpha is a ratio of norms of
+	 * degree one.
+	 */
+	unit = IvfUnitPower(127.0 * (fabs(scale) + fabs(cscale)));
 	memset(item, 0, info->itemsize);
-	info->kern->i8_residual(c, scale, cc, CodeScale(centroid), info->dims, ci->mask, &l1, &l2);
+	info->kern->i8_residual(c, scale / unit, cc, cscale / unit, info->dims, ci->mask, &l1, &l2);
+	l1 *= unit;
+	l2 *= unit * unit;
 
 	/*
 	 * q . r estimated as alpha * (q . s) with alpha = |r|^2 / sum |r_j|, not
@@ -402,15 +442,21 @@ IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 
 	ci->codeblk = codeblk;
 	ci->codeoff = (uint16) codeoff;
+	/*
+	 * The estimate's terms are stored as floats, finite: |x|^2 of a row
+	 * beyond 1.8e19 in norm is clamped to FLT_MAX, which only makes such
+	 * rows look nearer to the coarse pass; rescoring uses exact distances.
+	 * An infinite term would turn scores into NaN.
+	 */
 	switch (info->metric)
 	{
 		case IVF_METRIC_L2:
-			ci->a = (float) (-2.0 * alpha);
+			ci->a = IvfFiniteFloat(-2.0 * alpha);
 			ci->w = -2.0f;
-			ci->b = (float) (norm * norm);
+			ci->b = IvfFiniteFloat(norm * norm);
 			break;
 		case IVF_METRIC_IP:
-			ci->a = (float) -alpha;
+			ci->a = IvfFiniteFloat(-alpha);
 			ci->w = -1.0f;
 			ci->b = 0;
 			break;
