@@ -771,21 +771,23 @@ DROP TABLE ivf_items, ivf_queries, ivf_ref, ivf_index_result, ivf_sizes, ivf_emp
   ivf_nulls, ivf_zero, ivf_unlogged, ivf_unlogged_index, ivf_tx, ivf_wide, ivf_notypmod CASCADE;
 RESET ALL;
 
--- training stays within maintenance_work_mem: fewer sampled rows with a
--- NOTICE when 4 rows per list still fit, else a clear error.  On the CPU
--- an i8vec index trains on its sampled codes, which are counted apart: 30
--- lists of 2000 dimensions need 0.8 MB more (centroids and workspace), 300
--- lists 7.5 MB.  A bitvec index trains on its bits as int8 codes, 8004
--- bytes a row at 8000 bits: 4 lists (0.4 MB) leave 1 MB room for 78 of
--- the 200 sampled rows.
+-- sampling and training stay within maintenance_work_mem: fewer sampled
+-- rows with a NOTICE when 4 rows per list still fit, else a clear error.
+-- On the CPU an i8vec index trains on its sampled codes (2004 bytes a row
+-- at 2000 dimensions, and 20 bytes of workspace): 20 lists need 0.54 MB
+-- besides (centroids and workspace), leaving room for 238 of the 1000 rows
+-- wanted; 30 lists (0.81 MB) leave room for 98 rows, fewer than 4 per
+-- list.  A bitvec index trains on its bits as int8 codes, 8004 bytes
+-- a row at 8000 bits besides the 1000-byte sample row: 4 lists (0.4 MB)
+-- leave room for 69 of the 200 rows wanted.
 CREATE TABLE ivf_mem (e i8vec(2000));
 INSERT INTO ivf_mem SELECT quantize_int8(array(SELECT sin(i * j)::real FROM generate_series(1, 2000) j))
 FROM generate_series(1, 3000) i;
 SET client_min_messages = notice;
 SET maintenance_work_mem = '1MB';
-CREATE INDEX ivf_mem_small ON ivf_mem USING embq_ivf (e) WITH (lists = 30);
+CREATE INDEX ivf_mem_small ON ivf_mem USING embq_ivf (e) WITH (lists = 20);
 SELECT lists FROM embq_ivf_info('ivf_mem_small');
-CREATE INDEX ivf_mem_fail ON ivf_mem USING embq_ivf (e) WITH (lists = 300);
+CREATE INDEX ivf_mem_fail ON ivf_mem USING embq_ivf (e) WITH (lists = 30);
 CREATE TABLE ivf_memb (b bitvec(8000));
 INSERT INTO ivf_memb SELECT quantize_binary(array(SELECT sin(i * j + j)::real FROM generate_series(1, 8000) j))
 FROM generate_series(1, 400) i;

@@ -80,6 +80,10 @@ AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 	const IvfInfo *info = &bs->info;
 	Size		cs = info->codesize;
 
+	/* chunks small enough that a cancel acts promptly with many lists */
+	int			step = (int) Min(EMBQ_KMEANS_CODE_CHUNK,
+								 embq_kmeans_check_rows(bs->lists, info->dims));
+
 	if (IVF_METRIC_IS_BIT(info->metric))
 	{
 		for (int i = 0; i < n; i++)
@@ -92,9 +96,9 @@ AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 	}
 	if (bs->cadd == NULL)
 		PrepareCpuAssign(bs);	/* first CPU batch */
-	for (int i0 = 0; i0 < n; i0 += EMBQ_KMEANS_CODE_CHUNK)
+	for (int i0 = 0; i0 < n; i0 += step)
 	{
-		int			m = Min(EMBQ_KMEANS_CODE_CHUNK, n - i0);
+		int			m = Min(step, n - i0);
 		float		factors[EMBQ_KMEANS_CODE_CHUNK];
 
 		for (int i = 0; i < m; i++)
@@ -223,17 +227,43 @@ IvfSortBegin(TupleDesc desc, int sortmem, SortCoordinate coordinate)
 }
 
 /*
- * Start assigning: the sort by list (see IvfSortBegin), the batch, and the
+ * kB of a sort that leaves room, in a share of maintenance_work_mem (kB),
+ * for what a build holds beside it: beside bytes, the centroids, the counts
+ * per list, and the pages it writes (the serial build and a parallel
+ * build's leader write from their sort).  At least 64 kB, tuplesort's least.
+ */
+int
+IvfSortMemory(const IvfBuildState *bs, int share, Size beside)
+{
+	double		held = (double) beside + (double) bs->lists * (bs->info.codesize + sizeof(int64)) +
+		(double) IvfWriterBytes();
+
+	return (int) Max(64.0, share - held / 1024);
+}
+
+/*
+ * Start assigning, within sortmem kB (a share of maintenance_work_mem):
+ * the batch (at most a quarter of the share), what the CPU assignment
+ * holds, and the sort by list (see IvfSortBegin) in what is left; the
  * counts per list.  The centroids must be trained.
  */
 void
 IvfAssignBegin(IvfBuildState *bs, int sortmem, SortCoordinate coordinate)
 {
+	Size		per_row = bs->info.codesize + sizeof(ItemPointerData) + sizeof(int32_t);
+	Size		keys = IVF_METRIC_IS_BIT(bs->info.metric) ? 0 :
+		(Size) bs->lists * (2 * sizeof(double) + EMBQ_KMEANS_CODE_CHUNK * sizeof(int32_t));
+
+	bs->batch_size = bs->gpu ? IVF_ASSIGN_BATCH_GPU : IVF_ASSIGN_BATCH;
+	while (bs->batch_size > EMBQ_KMEANS_CODE_CHUNK &&
+		   (double) bs->batch_size * per_row > sortmem * 1024.0 / 4)
+		bs->batch_size /= 2;
 	bs->list_counts = palloc0(sizeof(int64) * bs->lists);
 	bs->sortdesc = SortDesc();
 	bs->slot = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsVirtual);
-	bs->sort = IvfSortBegin(bs->sortdesc, sortmem, coordinate);
-	bs->batch_size = bs->gpu ? IVF_ASSIGN_BATCH_GPU : IVF_ASSIGN_BATCH;
+	bs->sort = IvfSortBegin(bs->sortdesc,
+							IvfSortMemory(bs, sortmem, keys + (Size) bs->batch_size * per_row),
+							coordinate);
 	bs->batch_tids = palloc(sizeof(ItemPointerData) * bs->batch_size);
 	bs->batch_codes = palloc_extended((Size) bs->batch_size * bs->info.codesize, MCXT_ALLOC_HUGE);
 	bs->batch_lists = palloc(sizeof(int32_t) * bs->batch_size);

@@ -88,15 +88,51 @@ TrainingBytes(const IvfInfo *info, Size n, Size k, bool floats)
 }
 
 /*
+ * Bytes a build holds while it trains k lists on n sample rows: the sample
+ * as codes, the centroids as codes, and TrainingBytes.
+ */
+static double
+SampleAndTrainBytes(const IvfInfo *info, Size n, Size k, bool floats)
+{
+	return (double) (n + k) * info->codesize + (double) TrainingBytes(info, n, k, floats);
+}
+
+/*
  * Bytes that training k lists on IVF_SAMPLE_PER_LIST sample rows each
- * takes: the sample as codes, and TrainingBytes.
+ * takes (SampleAndTrainBytes).
  */
 static double
 DefaultTrainingBytes(const IvfInfo *info, int k, bool floats)
 {
-	Size		n = (Size) IVF_SAMPLE_PER_LIST * k;
+	return SampleAndTrainBytes(info, (Size) IVF_SAMPLE_PER_LIST * k, k, floats);
+}
 
-	return (double) n * info->codesize + (double) TrainingBytes(info, n, k, floats);
+/*
+ * The most sample rows whose sampling and training for k lists fit in
+ * budget bytes (SampleAndTrainBytes is linear in the rows); 0 if none.
+ */
+static int
+SampleRowsThatFit(const IvfInfo *info, int k, bool floats, double budget)
+{
+	double		fixed = SampleAndTrainBytes(info, 0, k, floats);
+	double		per_row = SampleAndTrainBytes(info, 1, k, floats) - fixed;
+
+	if (budget <= fixed)
+		return 0;
+	return (int) Min((budget - fixed) / per_row, (double) INT_MAX / 2);
+}
+
+/* The error for a build that cannot train k lists on n rows within maintenance_work_mem. */
+static void
+ReportTrainingMemory(const IvfInfo *info, int n, int k, bool floats)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("memory required to train %d embq_ivf lists is %.0f MB, maintenance_work_mem is %d MB",
+					k, ceil(SampleAndTrainBytes(info, n, k, floats) / (1024 * 1024)),
+					maintenance_work_mem / 1024),
+			 errdetail("Training samples at least %d rows, 4 per list.", n),
+			 errhint("Increase maintenance_work_mem or use fewer lists.")));
 }
 
 /*
@@ -151,7 +187,18 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		return;
 	bs->rows_seen++;
 	if (bs->sample_count < bs->sample_target)
+	{
+		/* the reservoir grows with the table, up to its target */
+		if (bs->sample_count == bs->sample_alloc)
+		{
+			bs->sample_alloc = (int) Min((double) bs->sample_target,
+										 Max(1024.0, 2.0 * bs->sample_alloc));
+			bs->sample = bs->sample == NULL
+				? palloc_extended((Size) bs->sample_alloc * bs->info.codesize, MCXT_ALLOC_HUGE)
+				: repalloc_huge(bs->sample, (Size) bs->sample_alloc * bs->info.codesize);
+		}
 		slot = bs->sample_count++;
+	}
 	else
 	{
 		uint64		r = embq_random_next(&bs->rng) % (uint64) bs->rows_seen;
@@ -354,8 +401,28 @@ TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 }
 
 /*
- * Train the centroids on the sample, within maintenance_work_mem: what
- * TrainingBytes counts must fit, on floats for a GPU, else on the codes.
+ * Keep only as many sample rows as training the lists can take within
+ * maintenance_work_mem (the lists may have grown with the real row count
+ * since the reservoir was sized), but at least 4 per list, else fail.
+ */
+static void
+FitSample(IvfBuildState *bs)
+{
+	bool		floats = bs->gpu != NULL;
+	int			fit = SampleRowsThatFit(&bs->info, bs->lists, floats,
+										(double) maintenance_work_mem * 1024);
+
+	if (bs->sample_count <= fit)
+		return;
+	if (fit < Min(bs->sample_count, 4 * bs->lists))
+		ReportTrainingMemory(&bs->info, Min(bs->sample_count, 4 * bs->lists), bs->lists, floats);
+	bs->sample_count = bs->sample_alloc = fit;
+	bs->sample = repalloc_huge(bs->sample, (Size) fit * bs->info.codesize);
+}
+
+/*
+ * Train the centroids on the sample (FitSample made it fit
+ * maintenance_work_mem), on floats for a GPU, else on the codes.
  */
 static void
 TrainCentroids(IvfBuildState *bs)
@@ -364,9 +431,6 @@ TrainCentroids(IvfBuildState *bs)
 	int			n = bs->sample_count;
 	int			k = bs->lists;
 	Size		dims = info->dims;
-	Size		budget = (Size) maintenance_work_mem * 1024;
-	Size		need;
-	bool		floats;
 	float	   *x,
 			   *cf;
 	void	   *work;
@@ -375,27 +439,6 @@ TrainCentroids(IvfBuildState *bs)
 	bs->centroids = palloc_extended((Size) k * info->codesize, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	if (n == 0)
 		return;					/* no rows: zero centroids, every row to list 0 */
-
-	floats = bs->gpu != NULL;
-	need = TrainingBytes(info, n, k, floats);
-	if (need > budget)
-	{
-		/* use fewer sample rows, down to 4 per list */
-		Size		fixed = TrainingBytes(info, 0, k, floats);
-		Size		per_row = TrainingBytes(info, 1, k, floats) - fixed;
-		int			fit = budget > fixed ? (int) Min((budget - fixed) / per_row, (Size) n) : 0;
-
-		if (fit < Min(n, 4 * k))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("memory required to train %d lists is %zu MB, maintenance_work_mem is %d MB",
-							k, (fixed + per_row * Min(n, 4 * k)) / (1024 * 1024) + 1,
-							maintenance_work_mem / 1024),
-					 errhint("Increase maintenance_work_mem or use fewer lists.")));
-		ereport(NOTICE,
-				(errmsg("embq_ivf trains on %d of %d sampled rows to stay within maintenance_work_mem", fit, n)));
-		n = fit;
-	}
 
 	cf = palloc_extended((Size) k * dims * sizeof(float), MCXT_ALLOC_HUGE);
 	if (bs->gpu == NULL)
@@ -621,6 +664,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	IvfOptions *opts = (IvfOptions *) index->rd_options;
 	int			dir_per_page;
 	double		estimated;
+	int			wanted;
 	IvfWriter  *writer;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
@@ -643,7 +687,19 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.sample_target = opts && opts->sample_rows > 0 ? opts->sample_rows
 		: (int) Min((double) INT_MAX / 2, (double) IVF_SAMPLE_PER_LIST * bs.lists);
 	bs.sample_target = Max(bs.sample_target, bs.lists);
-	bs.sample = palloc_extended((Size) bs.sample_target * bs.info.codesize, MCXT_ALLOC_HUGE);
+	wanted = bs.sample_target;
+	{
+		/* the reservoir never outgrows what training can take */
+		int			fit = SampleRowsThatFit(&bs.info, bs.lists, bs.gpu != NULL,
+											(double) maintenance_work_mem * 1024);
+
+		if (fit < Min(bs.sample_target, 4 * bs.lists) && fit < estimated)
+			ReportTrainingMemory(&bs.info, Min(bs.sample_target, 4 * bs.lists), bs.lists,
+								 bs.gpu != NULL);
+		bs.sample_target = Max(1, Min(bs.sample_target, fit));
+	}
+	bs.sample = NULL;
+	bs.sample_alloc = 0;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_SAMPLE);
 	table_index_build_scan(heap, index, indexInfo, true, true, SampleCallback, &bs, NULL);
@@ -661,10 +717,18 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 				 errdetail("%.0f rows for %d lists.", bs.rows_seen, bs.lists),
 				 errhint("Recall is best when the index is built after the table is loaded.")));
 
+	FitSample(&bs);
+	if (bs.sample_count < Min((double) wanted, bs.rows_seen))
+		ereport(NOTICE,
+				(errmsg("embq_ivf trains on %d sample rows instead of %.0f to stay within maintenance_work_mem",
+						bs.sample_count, Min((double) wanted, bs.rows_seen))));
+
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 bs.gpu ? PROGRESS_IVF_PHASE_TRAIN_GPU : PROGRESS_IVF_PHASE_TRAIN);
 	/* parallel workers (CPU only) help train, then assign their share of the table */
-	bs.leader = IvfParallelTrains(&bs) ? IvfBeginParallel(&bs, indexInfo, true) : NULL;
+	bs.leader = IvfParallelTrains(&bs, (double) maintenance_work_mem * 1024 -
+								  SampleAndTrainBytes(&bs.info, bs.sample_count, bs.lists, false))
+		? IvfBeginParallel(&bs, indexInfo, true) : NULL;
 	TrainCentroids(&bs);
 	if (bs.sample)
 		pfree(bs.sample);

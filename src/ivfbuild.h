@@ -35,6 +35,7 @@ typedef struct IvfBuildState
 	char	   *sample;
 	int			sample_target;
 	int			sample_count;
+	int			sample_alloc;	/* rows the reservoir has room for */
 	double		rows_seen;
 	uint64_t	rng;
 
@@ -87,6 +88,7 @@ extern void IvfAssignCallback(Relation index, ItemPointer tid, Datum *values, bo
 							  bool tupleIsAlive, void *state);
 extern void IvfAssignEnd(IvfBuildState *bs);
 extern Tuplesortstate *IvfSortBegin(TupleDesc desc, int sortmem, SortCoordinate coordinate);
+extern int	IvfSortMemory(const IvfBuildState *bs, int share, Size beside);
 
 /* ivfwrite.c */
 typedef struct IvfWriter IvfWriter;
@@ -95,9 +97,10 @@ extern BlockNumber IvfWriterReserve(IvfWriter *w);
 extern Page IvfWriterPage(IvfWriter *w);
 extern void IvfWriterFinish(IvfWriter *w, BlockNumber blkno, Page page);
 extern void IvfWriterEnd(IvfWriter *w);
+extern Size IvfWriterBytes(void);
 
 /* ivfparallel.c */
-extern bool IvfParallelTrains(const IvfBuildState *bs);
+extern bool IvfParallelTrains(const IvfBuildState *bs, double spare);
 extern IvfLeader *IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo, bool train);
 extern const char *IvfParallelTrainBegin(IvfLeader *leader, const char *codes,
 										 const float *factors, int n);

@@ -126,13 +126,15 @@ TrainAreaBytes(const IvfBuildState *bs, int n)
 
 /*
  * Whether workers can help train: an index trained on the CPU, with a
- * sample that fits IVF_TRAIN_AREA_MAX as training codes.
+ * sample that fits IVF_TRAIN_AREA_MAX as training codes, and spare bytes
+ * of maintenance_work_mem for that shared copy of it.
  */
 bool
-IvfParallelTrains(const IvfBuildState *bs)
+IvfParallelTrains(const IvfBuildState *bs, double spare)
 {
 	return bs->gpu == NULL && bs->sample_count > 0 &&
-		TrainAreaBytes(bs, bs->sample_count) <= IVF_TRAIN_AREA_MAX;
+		TrainAreaBytes(bs, bs->sample_count) <= IVF_TRAIN_AREA_MAX &&
+		(double) TrainAreaBytes(bs, bs->sample_count) <= spare;
 }
 
 /* Lay an IvfTrainArea for n rows out from base. */
@@ -211,6 +213,7 @@ TrainStep(IvfShared *shared, const IvfTrainArea *area, const IvfInfo *info, int 
 {
 	int			n = shared->train_rows;
 	uint32		chunks = (n + IVF_TRAIN_CHUNK - 1) / IVF_TRAIN_CHUNK;
+	int			step = (int) Min(IVF_TRAIN_CHUNK, embq_kmeans_check_rows(lists, info->dims));
 
 	for (;;)
 	{
@@ -225,13 +228,18 @@ TrainStep(IvfShared *shared, const IvfTrainArea *area, const IvfInfo *info, int 
 		if (*dots == NULL)
 			*dots = palloc_extended(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * lists,
 									MCXT_ALLOC_HUGE);
-		embq_kmeans_assign_codes(CodeInt8(area->codes + (Size) a * IvfTrainCodeSize(info)),
-								 IvfTrainCodeSize(info),
-								 area->factors + a, m, area->cq, info->dims, area->cadd,
-								 area->cmul, lists, info->dims, *dots, area->assign + a);
+		/* in pieces small enough that a cancel acts promptly with many lists */
+		for (int i = a; i < a + m; i += step)
+		{
+			embq_kmeans_assign_codes(CodeInt8(area->codes + (Size) i * IvfTrainCodeSize(info)),
+									 IvfTrainCodeSize(info),
+									 area->factors + i, Min(step, a + m - i), area->cq,
+									 info->dims, area->cadd, area->cmul, lists, info->dims,
+									 *dots, area->assign + i);
+			CHECK_FOR_INTERRUPTS();
+		}
 		if (pg_atomic_add_fetch_u32(&shared->train_done, m) == (uint32) n)
 			ConditionVariableSignal(&shared->stepdonecv);
-		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -522,7 +530,7 @@ IvfParallelAssign(IvfLeader *leader, IvfBuildState *bs, IndexInfo *indexInfo)
 	coordinate->isWorker = false;
 	coordinate->nParticipants = leader->participants;
 	coordinate->sharedsort = leader->sharedsort;
-	bs->sort = IvfSortBegin(bs->sortdesc, maintenance_work_mem, coordinate);
+	bs->sort = IvfSortBegin(bs->sortdesc, IvfSortMemory(bs, maintenance_work_mem, 0), coordinate);
 }
 
 /*

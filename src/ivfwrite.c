@@ -39,8 +39,13 @@
 
 /* Pages in one WAL record, as log_newpages batches them: XLR_MAX_BLOCK_ID. */
 #define IVF_WRITE_BATCH XLR_MAX_BLOCK_ID
-/* Finished pages held back before the blocks they wait for become zeros. */
-#define IVF_WRITE_HOLD 256
+/*
+ * Finished pages held back before the blocks they wait for become zeros.
+ * Pages finish nearly in order (a list's data page waits for the code pages
+ * opened after it), so this is reached only by unusual interleavings; it
+ * bounds the writer's memory, which counts against maintenance_work_mem.
+ */
+#define IVF_WRITE_HOLD 64
 
 struct IvfWriter
 {
@@ -55,8 +60,15 @@ struct IvfWriter
 	BlockNumber held_blk[IVF_WRITE_HOLD];
 	Page		held[IVF_WRITE_HOLD];
 	int			nfree;			/* written pages, for reuse */
-	Page		free[IVF_WRITE_HOLD + 4];
+	Page		free[IVF_WRITE_BATCH + 4];
 };
+
+/* The most bytes of pages a writer holds: held, free for reuse, and in use. */
+Size
+IvfWriterBytes(void)
+{
+	return (Size) (IVF_WRITE_HOLD + IVF_WRITE_BATCH + 4 + 2) * BLCKSZ;
+}
 
 /* Start writing a new, empty fork of an index. */
 IvfWriter *

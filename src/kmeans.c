@@ -83,11 +83,14 @@ Normalize(const EmbqKernels *kern, float *row, size_t dim)
 			row[j] = (float) (row[j] / norm);
 }
 
-/* Workspace layout: sums, cnorm, counts, perm (8-byte items), then assign, prev. */
+/*
+ * Workspace layout: sums, cnorm, counts, heap, offsets, perm (8-byte
+ * items), then assign, prev.
+ */
 size_t
 embq_kmeans_workspace(size_t n, size_t dim, size_t k)
 {
-	return sizeof(double) * (k * dim + k) + sizeof(size_t) * (k + n) +
+	return sizeof(double) * (k * dim + k) + sizeof(size_t) * (3 * k + 1 + n) +
 		sizeof(int32_t) * 2 * n;
 }
 
@@ -102,8 +105,9 @@ embq_kmeans_workspace_codes(size_t n, size_t dim, size_t k)
 		sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * k + k * dim;
 }
 
-/* Rows assigned between two calls of the progress callback. */
+/* Rows assigned between two calls of the progress callback, at most. */
 #define KMEANS_PROGRESS_ROWS 4096
+
 
 /*
  * The training rows: floats x (row i at x + i * dim), or int8 codes (row i
@@ -193,6 +197,76 @@ embq_kmeans_assign_codes(const int8_t *codes, size_t ldc, const float *factors, 
 	}
 }
 
+/* Restore the max-heap order (by size[]) of the cluster ids in h below position i. */
+static void
+SiftDownBySize(size_t *h, size_t n, size_t i, const size_t *size)
+{
+	size_t		x = h[i];
+
+	for (;;)
+	{
+		size_t		child = 2 * i + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n && size[h[child + 1]] > size[h[child]])
+			child++;
+		if (size[h[child]] <= size[x])
+			break;
+		h[i] = h[child];
+		i = child;
+	}
+	h[i] = x;
+}
+
+/*
+ * Give each empty cluster a new centroid: a random row of the largest
+ * cluster, whose size then counts as halved (it is split), so the next
+ * empty cluster splits the next largest.  O(n + k log k) for all of them
+ * at once: the rows are bucketed by cluster (perm, offsets) and the
+ * clusters kept in a heap by size (counts, which the caller no longer
+ * needs), where searching the largest cluster and then its rows for each
+ * empty one made many lists over few distinct values quadratic.
+ */
+static void
+ReseedEmpty(const KmeansRows *rows, size_t n, size_t dim, size_t k, const int32_t *assign,
+			size_t *counts, size_t *heap, size_t *offsets, size_t *perm, uint64_t *rng,
+			float *centroids)
+{
+	size_t		nheap = 0;
+
+	/* rows bucketed by cluster; heap holds each cluster's next slot first */
+	offsets[0] = 0;
+	for (size_t c = 0; c < k; c++)
+	{
+		offsets[c + 1] = offsets[c] + counts[c];
+		heap[c] = offsets[c];
+	}
+	for (size_t i = 0; i < n; i++)
+		perm[heap[assign[i]]++] = i;
+
+	for (size_t c = 0; c < k; c++)
+		if (counts[c] > 0)
+			heap[nheap++] = c;
+	for (size_t i = nheap / 2; i-- > 0;)
+		SiftDownBySize(heap, nheap, i, counts);
+
+	for (size_t c = 0; c < k; c++)
+	{
+		size_t		largest,
+					members;
+
+		if (offsets[c + 1] > offsets[c])
+			continue;			/* not empty */
+		largest = heap[0];
+		members = offsets[largest + 1] - offsets[largest];
+		RowFloats(rows, perm[offsets[largest] + embq_random_next(rng) % members], dim,
+				  centroids + c * dim);
+		counts[largest] = (counts[largest] + 1) / 2;
+		SiftDownBySize(heap, nheap, 0, counts);
+	}
+}
+
 /* Lloyd's algorithm on float or code rows; see embq_kmeans_train. */
 static int
 Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int spherical,
@@ -204,7 +278,9 @@ Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int
 	double	   *sums = (double *) work;
 	double	   *cnorm = sums + k * dim;
 	size_t	   *counts = (size_t *) (cnorm + k);
-	size_t	   *perm = counts + k;
+	size_t	   *heap = counts + k;
+	size_t	   *offsets = heap + k;
+	size_t	   *perm = offsets + k + 1;
 	int32_t    *assign = (int32_t *) (perm + n);
 	int32_t    *prev = assign + n;
 
@@ -229,7 +305,8 @@ Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int
 
 	for (iter = 0; iter < max_iters; iter++)
 	{
-		size_t		changed = 0;
+		size_t		changed = 0,
+					empty;
 
 		if (progress)
 			progress(progress_arg, iter);
@@ -241,9 +318,13 @@ Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int
 			rows->assign_all(rows->assign_arg, cq, cnorm, cmul, k, assign);
 		else
 		{
-			for (size_t i0 = 0; i0 < n; i0 += KMEANS_PROGRESS_ROWS)
+			size_t		step = embq_kmeans_check_rows(k, dim);
+
+			if (step > KMEANS_PROGRESS_ROWS)
+				step = KMEANS_PROGRESS_ROWS;
+			for (size_t i0 = 0; i0 < n; i0 += step)
 			{
-				size_t		m = n - i0 < KMEANS_PROGRESS_ROWS ? n - i0 : KMEANS_PROGRESS_ROWS;
+				size_t		m = n - i0 < step ? n - i0 : step;
 
 				if (rows->x)
 					embq_kmeans_assign(rows->x + i0 * dim, m, centroids, cnorm, k, dim, assign + i0);
@@ -269,26 +350,15 @@ Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int
 		{
 			counts[assign[i]]++;
 			AddRow(rows, i, dim, sums + (size_t) assign[i] * dim);
+			if (progress && i % KMEANS_PROGRESS_ROWS == KMEANS_PROGRESS_ROWS - 1)
+				progress(progress_arg, iter);
 		}
+		empty = 0;
 		for (size_t c = 0; c < k; c++)
 		{
 			if (counts[c] == 0)
 			{
-				/* re-seed from a random row of the largest cluster */
-				size_t		largest = 0,
-							pick,
-							seen = 0;
-
-				for (size_t d = 1; d < k; d++)
-					if (counts[d] > counts[largest])
-						largest = d;
-				pick = embq_random_next(&rng) % (counts[largest] ? counts[largest] : 1);
-				for (size_t i = 0; i < n; i++)
-					if ((size_t) assign[i] == largest && seen++ == pick)
-					{
-						RowFloats(rows, i, dim, centroids + c * dim);
-						break;
-					}
+				empty++;
 				continue;
 			}
 			for (size_t j = 0; j < dim; j++)
@@ -296,6 +366,8 @@ Train(const KmeansRows *rows, size_t n, size_t dim, size_t k, int max_iters, int
 			if (spherical)
 				Normalize(kern, centroids + c * dim, dim);
 		}
+		if (empty > 0)
+			ReseedEmpty(rows, n, dim, k, assign, counts, heap, offsets, perm, &rng, centroids);
 	}
 
 	return iter;

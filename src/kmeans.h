@@ -34,7 +34,7 @@ extern size_t embq_kmeans_workspace(size_t n, size_t dim, size_t k);
  * algorithm, starting from k distinct rows picked with seed.  With spherical
  * set, rows of x must be unit length and centroids are renormalized after
  * each update (cosine distance).  An empty cluster is re-seeded with a row
- * of the largest one.  work holds embq_kmeans_workspace() bytes, 8-aligned.
+ * of the largest one, which then counts as split in two (see ReseedEmpty).  work holds embq_kmeans_workspace() bytes, 8-aligned.
  * progress, when not NULL, is called with the iteration number at its start
  * and after every few thousand rows assigned (a caller may check for
  * cancellation there).  Returns the number of iterations run.
@@ -80,6 +80,22 @@ extern int	embq_kmeans_train_codes(const int8_t *codes, size_t ldc, const float 
 
 /* Code rows whose dot products with every centroid are taken at a time. */
 #define EMBQ_KMEANS_CODE_CHUNK 64
+
+/*
+ * Multiply-adds of an assignment between two interrupt checks: some
+ * milliseconds on one core, so a cancel acts within a fraction of a second
+ * whatever the lists and dimensions.
+ */
+#define EMBQ_KMEANS_CHECK_WORK ((size_t) 1 << 26)
+
+/* Rows to assign to k centroids of dim dimensions between interrupt checks (>= 1). */
+static inline size_t
+embq_kmeans_check_rows(size_t k, size_t dim)
+{
+	size_t		per_row = k * dim > 0 ? k * dim : 1;
+
+	return EMBQ_KMEANS_CHECK_WORK / per_row > 0 ? EMBQ_KMEANS_CHECK_WORK / per_row : 1;
+}
 
 /*
  * For each of n int8 code rows (row i at codes + i * ldc) with factors[i],
