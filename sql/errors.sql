@@ -32,8 +32,14 @@ SELECT quantize_binary('{1,-1e39}'::float8[]);
 SELECT '[1]'::i8vec <-> '{1e39}'::float8[];
 SELECT quantize_int8(ARRAY[1e39]);
 SELECT quantize_int8(ARRAY[1e400]);
--- tiny values underflow to zero, they are no error
-SELECT quantize_int8('{1e-300,1}'::float8[]), '[1e-50,1]'::i8vec;
+-- tiny double precision values underflow to zero, they are no error
+SELECT quantize_int8('{1e-300,1}'::float8[]);
+-- a text literal reads its numbers as real does: one that underflows to zero
+-- is out of range (as '1e-50'::real), a subnormal one is fine
+SELECT '[1e-50,1]'::i8vec;
+SELECT '[1,-1e-46]'::i8vec;
+SELECT '1e-50'::real;
+SELECT '[1e-40,1]'::i8vec, '{1e-40,1}'::real[]::i8vec;
 
 -- NaN and infinities in text literals
 SELECT '[NaN]'::i8vec;
@@ -117,6 +123,32 @@ SELECT '[1,2]]'::i8vec;
 SELECT '[a]'::i8vec;
 SELECT '[1e]'::i8vec;
 SELECT '[--1]'::i8vec;
+-- the exact form, scale*[codes]: malformed (22P02)
+SELECT '1'::i8vec;
+SELECT '1*'::i8vec;
+SELECT '1 [1]'::i8vec;
+SELECT '*[1]'::i8vec;
+SELECT '1*[]'::i8vec;
+SELECT '1*[1,2'::i8vec;
+SELECT '1*[1]x'::i8vec;
+SELECT '1*[a]'::i8vec;
+SELECT '1*[1.5]'::i8vec;
+SELECT '1*[1e2]'::i8vec;
+SELECT '1*[1 2]'::i8vec;
+-- codes outside [-127, 127] (22003)
+SELECT '1*[128]'::i8vec;
+SELECT '1*[0,-128]'::i8vec;
+SELECT '1*[99999999999999999999]'::i8vec;
+-- scales that are negative, not finite or too large (22P02), out of real's
+-- range (22003), or 0 with nonzero codes (a second zero vector)
+SELECT '-1*[1]'::i8vec;
+SELECT 'NaN*[1]'::i8vec;
+SELECT 'Infinity*[1]'::i8vec;
+SELECT '3e36*[1]'::i8vec;
+SELECT '1e39*[1]'::i8vec;
+SELECT '1e-50*[1]'::i8vec;
+SELECT '0*[1,0]'::i8vec;
+SELECT '1*[1,2]'::i8vec(3);
 -- bits other than 0 and 1
 SELECT '102'::bitvec;
 SELECT '1x'::bitvec;
@@ -170,6 +202,10 @@ SELECT kind, embq_errors_state(q) AS sqlstate FROM (VALUES
   ('malformed bitvec literal', $q$SELECT '102'::bitvec$q$),
   ('NaN in a literal',         $q$SELECT '[NaN]'::i8vec$q$),
   ('literal out of range',     $q$SELECT '[1e39]'::i8vec$q$),
+  ('literal underflow',        $q$SELECT '[1e-50]'::i8vec$q$),
+  ('malformed exact form',     $q$SELECT '1*[1.5]'::i8vec$q$),
+  ('exact code out of range',  $q$SELECT '1*[128]'::i8vec$q$),
+  ('exact scale invalid',      $q$SELECT '-1*[1]'::i8vec$q$),
   ('NaN in an array',          $q$SELECT quantize_int8('{NaN}'::real[])$q$),
   ('infinity in an array',     $q$SELECT quantize_binary('{Infinity}'::float8[])$q$),
   ('float8 out of real range', $q$SELECT quantize_int8('{1e300}'::float8[])$q$),

@@ -160,6 +160,10 @@ bitvec_from_bit(PG_FUNCTION_ARGS)
 	CheckDim(VARBITLEN(b), BITVEC_MAX_DIM, "bitvec");
 	result = InitBitVec(VARBITLEN(b));
 	memcpy(result->data, VARBITS(b), VARBITBYTES(b));
+	/* bit's padding is zero already; make sure, so equal values compare equal */
+	if (result->dim % 8 != 0)
+		result->data[result->dim / 8] &= (uint8) (0xff << (8 - result->dim % 8));
+	PG_FREE_IF_COPY(b, 0);
 	PG_RETURN_BITVEC_P(result);
 }
 

@@ -38,7 +38,8 @@ typedef struct BitVec
 
 /*
  * i8vec: an int8 embedding, value_j ~= scale * x[j], codes in [-127, 127],
- * scale finite and >= 0 (0 only for the zero vector from quantization).
+ * scale finite, >= 0 and never -0, and 0 exactly when every code is 0 (the
+ * canonical form: see i8vec.c).
  * The fields after the header are the binary wire format.
  */
 typedef struct I8Vec
