@@ -63,6 +63,8 @@ typedef struct FloatArray
 	int			dim;
 	float	   *x;				/* points into the array or a palloc'd copy */
 	bool		copied;			/* whether x must be pfree'd */
+	ArrayType  *detoasted;		/* a detoasted copy of the argument to pfree,
+								 * or NULL */
 } FloatArray;
 
 /* bitvec.c */
@@ -81,6 +83,8 @@ extern void CheckFinite(float value, const char *what);
 extern int	ArrayDim(ArrayType *array, const char *what, int maxdim);
 extern void ArrayToFloats(ArrayType *array, const char *what, int maxdim,
 						  FloatArray *out);
+extern void ArgToFloats(FunctionCallInfo fcinfo, int argno, const char *what,
+						int maxdim, FloatArray *out);
 extern void FreeFloats(FloatArray *f);
 extern ArrayType *FloatsToArray(const float *x, int n);
 extern int32 EmbqTypmodIn(ArrayType *ta, const char *type, int maxdim);

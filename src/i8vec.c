@@ -467,10 +467,14 @@ i8vec_codes(PG_FUNCTION_ARGS)
 	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
 	Datum	   *elems = palloc(sizeof(Datum) * v->dim);
 
+	ArrayType  *result;
+
 	for (int i = 0; i < v->dim; i++)
 		elems[i] = Int32GetDatum(v->x[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, v->dim, INT4OID, sizeof(int32),
-										  true, TYPALIGN_INT));
+	result = construct_array(elems, v->dim, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+	pfree(elems);
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 PG_FUNCTION_INFO_V1(i8vec_scale);
@@ -479,8 +483,10 @@ Datum
 i8vec_scale(PG_FUNCTION_ARGS)
 {
 	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+	float4		scale = v->scale;
 
-	PG_RETURN_FLOAT4(v->scale);
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_FLOAT4(scale);
 }
 
 PG_FUNCTION_INFO_V1(i8vec_dims);
@@ -489,8 +495,10 @@ Datum
 i8vec_dims(PG_FUNCTION_ARGS)
 {
 	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
+	int32		dim = v->dim;
 
-	PG_RETURN_INT32(v->dim);
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_INT32(dim);
 }
 
 PG_FUNCTION_INFO_V1(i8vec_l2_norm);
@@ -500,8 +508,10 @@ i8vec_l2_norm(PG_FUNCTION_ARGS)
 {
 	I8Vec	   *v = PG_GETARG_I8VEC_P(0);
 	int64		ss = embq_kernels()->i8_dot(v->x, v->x, v->dim);
+	double		norm = (double) v->scale * sqrt((double) ss);
 
-	PG_RETURN_FLOAT8((double) v->scale * sqrt((double) ss));
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_FLOAT8(norm);
 }
 
 /* Total order: dimensions, then scale, then codes. */
