@@ -32,8 +32,14 @@ SELECT quantize_binary('{1,-1e39}'::float8[]);
 SELECT '[1]'::i8vec <-> '{1e39}'::float8[];
 SELECT quantize_int8(ARRAY[1e39]);
 SELECT quantize_int8(ARRAY[1e400]);
--- tiny values underflow to zero, they are no error
-SELECT quantize_int8('{1e-300,1}'::float8[]), '[1e-50,1]'::i8vec;
+-- tiny double precision values underflow to zero, they are no error
+SELECT quantize_int8('{1e-300,1}'::float8[]);
+-- a text literal reads its numbers as real does: one that underflows to zero
+-- is out of range (as '1e-50'::real), a subnormal one is fine
+SELECT '[1e-50,1]'::i8vec;
+SELECT '[1,-1e-46]'::i8vec;
+SELECT '1e-50'::real;
+SELECT '[1e-40,1]'::i8vec, '{1e-40,1}'::real[]::i8vec;
 
 -- NaN and infinities in text literals
 SELECT '[NaN]'::i8vec;
@@ -117,6 +123,32 @@ SELECT '[1,2]]'::i8vec;
 SELECT '[a]'::i8vec;
 SELECT '[1e]'::i8vec;
 SELECT '[--1]'::i8vec;
+-- the exact form, scale*[codes]: malformed (22P02)
+SELECT '1'::i8vec;
+SELECT '1*'::i8vec;
+SELECT '1 [1]'::i8vec;
+SELECT '*[1]'::i8vec;
+SELECT '1*[]'::i8vec;
+SELECT '1*[1,2'::i8vec;
+SELECT '1*[1]x'::i8vec;
+SELECT '1*[a]'::i8vec;
+SELECT '1*[1.5]'::i8vec;
+SELECT '1*[1e2]'::i8vec;
+SELECT '1*[1 2]'::i8vec;
+-- codes outside [-127, 127] (22003)
+SELECT '1*[128]'::i8vec;
+SELECT '1*[0,-128]'::i8vec;
+SELECT '1*[99999999999999999999]'::i8vec;
+-- scales that are negative, not finite or too large (22P02), out of real's
+-- range (22003), or 0 with nonzero codes (a second zero vector)
+SELECT '-1*[1]'::i8vec;
+SELECT 'NaN*[1]'::i8vec;
+SELECT 'Infinity*[1]'::i8vec;
+SELECT '3e36*[1]'::i8vec;
+SELECT '1e39*[1]'::i8vec;
+SELECT '1e-50*[1]'::i8vec;
+SELECT '0*[1,0]'::i8vec;
+SELECT '1*[1,2]'::i8vec(3);
 -- bits other than 0 and 1
 SELECT '102'::bitvec;
 SELECT '1x'::bitvec;
@@ -170,6 +202,10 @@ SELECT kind, embq_errors_state(q) AS sqlstate FROM (VALUES
   ('malformed bitvec literal', $q$SELECT '102'::bitvec$q$),
   ('NaN in a literal',         $q$SELECT '[NaN]'::i8vec$q$),
   ('literal out of range',     $q$SELECT '[1e39]'::i8vec$q$),
+  ('literal underflow',        $q$SELECT '[1e-50]'::i8vec$q$),
+  ('malformed exact form',     $q$SELECT '1*[1.5]'::i8vec$q$),
+  ('exact code out of range',  $q$SELECT '1*[128]'::i8vec$q$),
+  ('exact scale invalid',      $q$SELECT '-1*[1]'::i8vec$q$),
   ('NaN in an array',          $q$SELECT quantize_int8('{NaN}'::real[])$q$),
   ('infinity in an array',     $q$SELECT quantize_binary('{Infinity}'::float8[])$q$),
   ('float8 out of real range', $q$SELECT quantize_int8('{1e300}'::float8[])$q$),
@@ -185,3 +221,60 @@ SELECT kind, embq_errors_state(q) AS sqlstate FROM (VALUES
   ('dimension mismatch',       $q$SELECT '[1]'::i8vec <-> '[1,2]'$q$)
 ) t(kind, q);
 DROP FUNCTION embq_errors_state(text);
+
+--
+-- embq_ivf_info: only for embq_ivf indexes, and (as pgstattuple's
+-- pgstatindex) EXECUTE only for pg_stat_scan_tables; the function itself
+-- also requires the owner of the index's table or privileges of
+-- pg_read_all_stats or pg_stat_scan_tables (42501 otherwise)
+--
+CREATE TABLE embq_info_t (id int PRIMARY KEY, e i8vec(4));
+INSERT INTO embq_info_t SELECT i, ARRAY[i, -i, i % 3, 1]::real[] FROM generate_series(1, 50) i;
+CREATE INDEX embq_info_ivf ON embq_info_t USING embq_ivf (e) WITH (lists = 2);
+SELECT lists, dims, metric FROM embq_ivf_info('embq_info_ivf');
+SELECT * FROM embq_ivf_info('embq_info_t_pkey');
+SELECT * FROM embq_ivf_info('embq_info_t');
+SELECT * FROM embq_ivf_info(0);
+SELECT * FROM embq_ivf_info(4294967295);
+-- a role with no privileges: EXECUTE is not granted to PUBLIC
+DROP ROLE IF EXISTS regress_embq_reader;
+CREATE ROLE regress_embq_reader;
+SET ROLE regress_embq_reader;
+SELECT * FROM embq_ivf_info('embq_info_ivf');
+RESET ROLE;
+-- granted EXECUTE, but neither owner nor a statistics role: the check in C
+GRANT EXECUTE ON FUNCTION embq_ivf_info(regclass) TO regress_embq_reader;
+SET ROLE regress_embq_reader;
+SELECT * FROM embq_ivf_info('embq_info_ivf');
+DO $$
+BEGIN
+  PERFORM embq_ivf_info('embq_info_ivf');
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'SQLSTATE %', SQLSTATE;
+END $$;
+RESET ROLE;
+-- with privileges of pg_stat_scan_tables or pg_read_all_stats, or as the
+-- table's owner
+GRANT pg_stat_scan_tables TO regress_embq_reader;
+SET ROLE regress_embq_reader;
+SELECT lists, dims, metric FROM embq_ivf_info('embq_info_ivf');
+RESET ROLE;
+REVOKE pg_stat_scan_tables FROM regress_embq_reader;
+GRANT pg_read_all_stats TO regress_embq_reader;
+SET ROLE regress_embq_reader;
+SELECT lists, dims, metric FROM embq_ivf_info('embq_info_ivf');
+RESET ROLE;
+REVOKE pg_read_all_stats FROM regress_embq_reader;
+ALTER TABLE embq_info_t OWNER TO regress_embq_reader;
+SET ROLE regress_embq_reader;
+SELECT lists, dims, metric FROM embq_ivf_info('embq_info_ivf');
+RESET ROLE;
+-- pg_stat_scan_tables members may call it without a grant of their own
+REVOKE EXECUTE ON FUNCTION embq_ivf_info(regclass) FROM regress_embq_reader;
+ALTER TABLE embq_info_t OWNER TO CURRENT_USER;
+GRANT pg_stat_scan_tables TO regress_embq_reader;
+SET ROLE regress_embq_reader;
+SELECT lists, dims, metric FROM embq_ivf_info('embq_info_ivf');
+RESET ROLE;
+DROP TABLE embq_info_t;
+DROP ROLE regress_embq_reader;

@@ -207,6 +207,91 @@ COPY embq_io_i8_4 FROM :'payload' (FORMAT binary);
 SELECT count(*) FROM embq_io_i8;
 
 DROP TABLE embq_io_bits, embq_io_bits4, embq_io_i8, embq_io_i8_4;
+
+--
+-- text output reads back as the same value, bit for bit: pg_dump's default
+-- format, COPY text and csv, ::text.  A value prints as the float list where
+-- quantizing those floats gives back its scale and codes, else as
+-- scale*[codes] (values from i8vec_from_codes, binary input, int8 models).
+--
+CREATE TABLE embq_io_exact (id int PRIMARY KEY, v i8vec);
+INSERT INTO embq_io_exact VALUES
+  (1, i8vec_from_codes('{1,2,3}'::int[])),
+  (2, '[1,2,3]'),
+  (3, i8vec_from_codes('{0,0,0}'::int[])),
+  (4, '[0,0,0]'),
+  (5, i8vec_from_codes('{-127,5}'::smallint[])),
+  (6, '0.25*[1,-2,3,-4]'),
+  (7, '1e-45*[1,-1]'),
+  (8, '2.6793e36*[127,-126]'),
+  (9, '[0.12,-0.5]'),
+  (10, '[1e-40,3e-41]'),
+  (11, '[3e38,-1e38]'),
+  (12, ' 0.5 * [ 127 , -3 ] '),
+  (13, '7*[0,0,0]'),
+  (14, '-0*[0,0,0]');
+-- binary input: scale 3 with codes 1, 2 (not what quantizing [3,6] gives),
+-- scale 2.5 with all-zero codes (the zero vector: stored with scale 0), and
+-- scale 0.1 with codes 127, 64 (what quantizing its floats gives)
+COPY (SELECT '\x00020000404000000102'::bytea) TO :'payload' (FORMAT binary);
+CREATE TEMP TABLE embq_io_recv (v i8vec);
+COPY embq_io_recv FROM :'payload' (FORMAT binary);
+COPY (SELECT '\x0003000040200000000000'::bytea) TO :'payload' (FORMAT binary);
+COPY embq_io_recv FROM :'payload' (FORMAT binary);
+COPY (SELECT '\x000200003dcccccd7f40'::bytea) TO :'payload' (FORMAT binary);
+COPY embq_io_recv FROM :'payload' (FORMAT binary);
+INSERT INTO embq_io_exact SELECT 100 + row_number() OVER (), v FROM embq_io_recv;
+SELECT id, v, i8vec_scale(v), i8vec_codes(v), i8vec_send(v) FROM embq_io_exact ORDER BY id;
+-- ::text::i8vec gives back every value exactly
+SELECT count(*) AS vals,
+       count(*) FILTER (WHERE v::text::i8vec IS DISTINCT FROM v
+                           OR i8vec_send(v::text::i8vec) IS DISTINCT FROM i8vec_send(v)) AS changed
+FROM embq_io_exact;
+-- every zero vector is one value: equal, one hash, one byte string, one text
+SELECT count(*) AS zero_vectors, count(DISTINCT v) AS vals, count(DISTINCT i8vec_hash(v)) AS hashes,
+       count(DISTINCT i8vec_send(v)) AS byte_strings, count(DISTINCT v::text) AS texts
+FROM embq_io_exact WHERE i8vec_codes(v) = '{0,0,0}';
+-- values that print alike are equal, and the other way round
+SELECT count(*) AS pairs_disagreeing
+FROM embq_io_exact a JOIN embq_io_exact b ON a.id < b.id
+WHERE (a.v = b.v) <> (a.v::text = b.v::text)
+   OR (a.v = b.v) <> (i8vec_hash(a.v) = i8vec_hash(b.v));
+COPY (SELECT id, v FROM embq_io_exact WHERE id IN (1, 2, 5, 6, 9, 101) ORDER BY id) TO STDOUT;
+COPY (SELECT id, v FROM embq_io_exact WHERE id IN (1, 2, 5, 6, 9, 101) ORDER BY id) TO STDOUT (FORMAT csv);
+
+-- a UNIQUE column holding i8vec_from_codes('{1,2,3}') and '[1,2,3]' (two
+-- values) survives COPY text and csv into another UNIQUE column unchanged
+CREATE TABLE embq_io_unique (id int, v i8vec UNIQUE);
+INSERT INTO embq_io_unique SELECT id, v FROM embq_io_exact WHERE id NOT IN (3, 13, 14, 102);
+COPY embq_io_unique TO :'txtfile';
+CREATE TABLE embq_io_unique_txt (LIKE embq_io_unique INCLUDING INDEXES);
+COPY embq_io_unique_txt FROM :'txtfile';
+COPY embq_io_unique TO :'csvfile' (FORMAT csv);
+CREATE TABLE embq_io_unique_csv (LIKE embq_io_unique INCLUDING INDEXES);
+COPY embq_io_unique_csv FROM :'csvfile' (FORMAT csv);
+SELECT count(*) AS vals,
+       count(*) FILTER (WHERE i8vec_send(a.v) IS DISTINCT FROM i8vec_send(t.v)) AS text_changed,
+       count(*) FILTER (WHERE i8vec_send(a.v) IS DISTINCT FROM i8vec_send(c.v)) AS csv_changed
+FROM embq_io_unique a FULL JOIN embq_io_unique_txt t USING (id) FULL JOIN embq_io_unique_csv c USING (id);
+DROP TABLE embq_io_exact, embq_io_unique, embq_io_unique_txt, embq_io_unique_csv;
+
+-- random scales (subnormal to large) and codes: the text form reads back
+-- exactly, and quantized random floats always print as a float list
+SELECT setseed(0.5);
+CREATE TEMP TABLE embq_io_random AS
+SELECT g, ((2 ^ (random() * 250 - 145))::real::text || '*[' ||
+           (SELECT string_agg((floor(random() * 255) - 127)::int::text, ',')
+            FROM generate_series(1, 1 + g % 20) j WHERE g > 0) || ']')::i8vec AS v,
+       ARRAY(SELECT ((random() - 0.5) * 10 ^ (random() * 70 - 35))::real
+             FROM generate_series(1, 1 + g % 30) j WHERE g > 0)::i8vec AS q
+FROM generate_series(1, 5000) g;
+SELECT count(*) AS vals,
+       count(*) FILTER (WHERE i8vec_send(v::text::i8vec) <> i8vec_send(v)) AS exact_changed,
+       count(*) FILTER (WHERE i8vec_send(q::text::i8vec) <> i8vec_send(q)) AS quantized_changed,
+       count(*) FILTER (WHERE q::text LIKE '%*%') AS quantized_not_float_list,
+       count(*) FILTER (WHERE i8vec_scale(v) < 1.17549435e-38 AND i8vec_scale(v) > 0) > 0 AS has_subnormal_scales
+FROM embq_io_random;
+DROP TABLE embq_io_random;
 -- remove the files
 SELECT format('rm -f %s %s %s %s', :'binfile', :'txtfile', :'csvfile', :'payload') AS rmcmd \gset
 COPY (SELECT WHERE false) TO PROGRAM :'rmcmd';

@@ -116,6 +116,7 @@ ArrayToFloats(ArrayType *array, const char *what, int maxdim, FloatArray *out)
 	int			n = ArrayDim(array, what, maxdim);
 
 	out->dim = n;
+	out->detoasted = NULL;
 
 	if (elemtype == FLOAT4OID)
 	{
@@ -157,12 +158,30 @@ ArrayToFloats(ArrayType *array, const char *what, int maxdim, FloatArray *out)
 				 errhint("Use real[], double precision[] or numeric[].")));
 }
 
-/* Release what ArrayToFloats allocated. */
+/*
+ * ArrayToFloats on argument argno of a SQL-callable function; FreeFloats
+ * then also frees the detoasted copy of the argument (as PG_FREE_IF_COPY),
+ * since these functions run once per row or per comparison.
+ */
+void
+ArgToFloats(FunctionCallInfo fcinfo, int argno, const char *what, int maxdim,
+			FloatArray *out)
+{
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(argno);
+
+	ArrayToFloats(array, what, maxdim, out);
+	if ((Pointer) array != PG_GETARG_POINTER(argno))
+		out->detoasted = array;
+}
+
+/* Release what ArrayToFloats or ArgToFloats allocated. */
 void
 FreeFloats(FloatArray *f)
 {
 	if (f->copied)
 		pfree(f->x);
+	if (f->detoasted)
+		pfree(f->detoasted);
 }
 
 /* Build a real[] from floats. */

@@ -160,6 +160,10 @@ bitvec_from_bit(PG_FUNCTION_ARGS)
 	CheckDim(VARBITLEN(b), BITVEC_MAX_DIM, "bitvec");
 	result = InitBitVec(VARBITLEN(b));
 	memcpy(result->data, VARBITS(b), VARBITBYTES(b));
+	/* bit's padding is zero already; make sure, so equal values compare equal */
+	if (result->dim % 8 != 0)
+		result->data[result->dim / 8] &= (uint8) (0xff << (8 - result->dim % 8));
+	PG_FREE_IF_COPY(b, 0);
 	PG_RETURN_BITVEC_P(result);
 }
 
@@ -175,6 +179,7 @@ bitvec_to_bit(PG_FUNCTION_ARGS)
 	SET_VARSIZE(result, size);
 	VARBITLEN(result) = v->dim;
 	memcpy(VARBITS(result), v->data, EMBQ_BITBYTES(v->dim));
+	PG_FREE_IF_COPY(v, 0);
 	PG_RETURN_VARBIT_P(result);
 }
 
@@ -200,6 +205,7 @@ bitvec_from_bytea(PG_FUNCTION_ARGS)
 	result = InitBitVec(dim);
 	memcpy(result->data, VARDATA_ANY(bytes), len);
 	CheckPadding(result->data, dim);
+	PG_FREE_IF_COPY(bytes, 0);
 	PG_RETURN_BITVEC_P(result);
 }
 
@@ -214,6 +220,7 @@ bitvec_to_bytea(PG_FUNCTION_ARGS)
 
 	SET_VARSIZE(result, VARHDRSZ + len);
 	memcpy(VARDATA(result), v->data, len);
+	PG_FREE_IF_COPY(v, 0);
 	PG_RETURN_BYTEA_P(result);
 }
 
@@ -307,8 +314,10 @@ Datum
 bitvec_dims(PG_FUNCTION_ARGS)
 {
 	BitVec	   *v = PG_GETARG_BITVEC_P(0);
+	int32		dim = v->dim;
 
-	PG_RETURN_INT32(v->dim);
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_INT32(dim);
 }
 
 PG_FUNCTION_INFO_V1(bitvec_bit_count);
@@ -317,6 +326,8 @@ Datum
 bitvec_bit_count(PG_FUNCTION_ARGS)
 {
 	BitVec	   *v = PG_GETARG_BITVEC_P(0);
+	int64		count = (int64) embq_kernels()->popcount(v->data, EMBQ_BITBYTES(v->dim));
 
-	PG_RETURN_INT64((int64) embq_kernels()->popcount(v->data, EMBQ_BITBYTES(v->dim)));
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_INT64(count);
 }

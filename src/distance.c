@@ -5,8 +5,8 @@
  *		bitvec, L2 / inner product / cosine on i8vec, and the asymmetric
  *		ones that score a float query against stored codes (rescoring).
  *
- * All return float8, computed by codedist.h so that the index agrees.  Detoasted copies are freed: these run once per row in
- * scans and sorts.
+ * All return float8, computed by codedist.h so that the index agrees.
+ * Detoasted copies are freed: these run once per row in scans and sorts.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,11 +16,14 @@
 
 #include "codedist.h"
 
-/* The query array of an asymmetric operator, validated against dim. */
+/*
+ * The query array of an asymmetric operator, validated against dim; the
+ * caller frees it with FreeFloats.
+ */
 static void
 GetQuery(FunctionCallInfo fcinfo, int argno, int dim, int maxdim, FloatArray *q)
 {
-	ArrayToFloats(PG_GETARG_ARRAYTYPE_P(argno), "query vector", maxdim, q);
+	ArgToFloats(fcinfo, argno, "query vector", maxdim, q);
 	CheckDims(dim, q->dim);
 }
 

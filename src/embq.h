@@ -38,7 +38,8 @@ typedef struct BitVec
 
 /*
  * i8vec: an int8 embedding, value_j ~= scale * x[j], codes in [-127, 127],
- * scale finite and >= 0 (0 only for the zero vector from quantization).
+ * scale finite, >= 0 and never -0, and 0 exactly when every code is 0 (the
+ * canonical form: see i8vec.c).
  * The fields after the header are the binary wire format.
  */
 typedef struct I8Vec
@@ -62,6 +63,8 @@ typedef struct FloatArray
 	int			dim;
 	float	   *x;				/* points into the array or a palloc'd copy */
 	bool		copied;			/* whether x must be pfree'd */
+	ArrayType  *detoasted;		/* a detoasted copy of the argument to pfree,
+								 * or NULL */
 } FloatArray;
 
 /* bitvec.c */
@@ -80,6 +83,8 @@ extern void CheckFinite(float value, const char *what);
 extern int	ArrayDim(ArrayType *array, const char *what, int maxdim);
 extern void ArrayToFloats(ArrayType *array, const char *what, int maxdim,
 						  FloatArray *out);
+extern void ArgToFloats(FunctionCallInfo fcinfo, int argno, const char *what,
+						int maxdim, FloatArray *out);
 extern void FreeFloats(FloatArray *f);
 extern ArrayType *FloatsToArray(const float *x, int n);
 extern int32 EmbqTypmodIn(ArrayType *ta, const char *type, int maxdim);

@@ -13,12 +13,16 @@
 
 #include "access/relscan.h"
 #include "access/relation.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "funcapi.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "commands/vacuum.h"
+#include "miscadmin.h"
 #include "optimizer/optimizer.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/guc.h"
@@ -243,6 +247,34 @@ IVF_METRIC_FUNC(embq_ivf_l2_metric, IVF_METRIC_L2)
 IVF_METRIC_FUNC(embq_ivf_ip_metric, IVF_METRIC_IP)
 IVF_METRIC_FUNC(embq_ivf_cosine_metric, IVF_METRIC_COSINE)
 
+/*
+ * Error unless the current user may read an index's metadata: the owner of
+ * its table, or a role with privileges of pg_read_all_stats or
+ * pg_stat_scan_tables (what pgstattuple's pgstatindex asks for), whatever
+ * EXECUTE grants say.
+ */
+static void
+CheckIvfInfoPrivilege(Relation index)
+{
+	Oid			relid = index->rd_index->indrelid;
+	Oid			user = GetUserId();
+
+#if PG_VERSION_NUM >= 160000
+	if (object_ownercheck(RelationRelationId, relid, user))
+		return;
+#else
+	if (pg_class_ownercheck(relid, user))
+		return;
+#endif
+	if (has_privs_of_role(user, ROLE_PG_READ_ALL_STATS) ||
+		has_privs_of_role(user, ROLE_PG_STAT_SCAN_TABLES))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for index %s", RelationGetRelationName(index)),
+			 errdetail("Only the owner of the index's table and roles with privileges of the \"pg_read_all_stats\" or \"pg_stat_scan_tables\" role may read its metadata.")));
+}
+
 PG_FUNCTION_INFO_V1(embq_ivf_info);
 /*
  * embq_ivf_info(index): what an embq_ivf index holds and how it was built
@@ -252,18 +284,23 @@ Datum
 embq_ivf_info(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
-	Relation	index = relation_open(indexoid, AccessShareLock);
+	Relation	index = try_relation_open(indexoid, AccessShareLock);
 	IvfMetaPageData meta;
 	TupleDesc	tupdesc;
 	Datum		values[7];
 	bool		nulls[7] = {false};
 	static const char *const metrics[] = {"", "hamming", "bit_ip", "l2", "ip", "cosine"};
 
+	if (index == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", indexoid)));
 	if (index->rd_rel->relkind != RELKIND_INDEX ||
 		index->rd_rel->relam != get_index_am_oid("embq_ivf", false))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not an embq_ivf index", RelationGetRelationName(index))));
+	CheckIvfInfoPrivilege(index);
 	IvfReadMeta(index, &meta);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

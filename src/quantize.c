@@ -20,7 +20,7 @@ embq_quantize_binary(PG_FUNCTION_ARGS)
 	FloatArray	x;
 	BitVec	   *result;
 
-	ArrayToFloats(PG_GETARG_ARRAYTYPE_P(0), "bitvec", BITVEC_MAX_DIM, &x);
+	ArgToFloats(fcinfo, 0, "bitvec", BITVEC_MAX_DIM, &x);
 	result = InitBitVec(x.dim);
 	embq_kernels()->binarize(x.x, NULL, x.dim, result->data);
 	FreeFloats(&x);
@@ -36,8 +36,8 @@ embq_quantize_binary_thresholds(PG_FUNCTION_ARGS)
 				t;
 	BitVec	   *result;
 
-	ArrayToFloats(PG_GETARG_ARRAYTYPE_P(0), "bitvec", BITVEC_MAX_DIM, &x);
-	ArrayToFloats(PG_GETARG_ARRAYTYPE_P(1), "thresholds", BITVEC_MAX_DIM, &t);
+	ArgToFloats(fcinfo, 0, "bitvec", BITVEC_MAX_DIM, &x);
+	ArgToFloats(fcinfo, 1, "thresholds", BITVEC_MAX_DIM, &t);
 	CheckDims(x.dim, t.dim);
 	result = InitBitVec(x.dim);
 	embq_kernels()->binarize(x.x, t.x, x.dim, result->data);
@@ -67,7 +67,7 @@ embq_quantize_int8(PG_FUNCTION_ARGS)
 	FloatArray	x;
 	I8Vec	   *result;
 
-	ArrayToFloats(PG_GETARG_ARRAYTYPE_P(0), "i8vec", I8VEC_MAX_DIM, &x);
+	ArgToFloats(fcinfo, 0, "i8vec", I8VEC_MAX_DIM, &x);
 	result = QuantizeToI8Vec(x.x, x.dim);
 	FreeFloats(&x);
 	PG_RETURN_I8VEC_P(result);
@@ -157,7 +157,7 @@ embq_binary_thresholds_accum(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
 
-	ArrayToFloats(PG_GETARG_ARRAYTYPE_P(1), "binary_thresholds input", BITVEC_MAX_DIM, &x);
+	ArgToFloats(fcinfo, 1, "binary_thresholds input", BITVEC_MAX_DIM, &x);
 	state = PG_ARGISNULL(0) ? NewThresholdState(x.dim, aggcontext)
 		: PG_GETARG_ARRAYTYPE_P(0);
 	CheckDims(ThresholdStateDim(state), x.dim);
@@ -208,6 +208,7 @@ embq_binary_thresholds_combine(PG_FUNCTION_ARGS)
 	sb = (float8 *) ARR_DATA_PTR(b);
 	for (int i = 0; i <= dim; i++)
 		sa[i] += sb[i];
+	PG_FREE_IF_COPY(b, 1);
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
