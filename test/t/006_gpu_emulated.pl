@@ -29,9 +29,9 @@ my $emu = "$repo/test/gpu/libembq_emu.so";
 # built by `make -C test/gpu emucheck` in the test run; else here (g++ with UBSan)
 system("make -s -C '$repo/test/gpu' libembq_emu.so >/dev/null 2>&1") unless -f $emu;
 plan skip_all => 'skipped: no GPU emulator (make -C test/gpu libembq_emu.so needs g++)' unless -f $emu;
-my $data = $ENV{EMBQ_SHARED_DATA} || "$repo/../shared/data";
+my $data = $ENV{EMBQ_TEST_DATA} || "$repo/test/data";
 my $sap = "$data/minilm-sap/sap_fiori_minilm384_all.fvecs";
-die "006_gpu_emulated: no shared data at $data (set EMBQ_SHARED_DATA)" unless -f $sap;
+die "006_gpu_emulated: no test vectors in $data (see test/data/README.md)" unless -f $sap;
 
 my $node = PostgreSQL::Test::Cluster->new('gpu_emu');
 $node->init;
