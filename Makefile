@@ -73,7 +73,7 @@ $(OBJS): $(wildcard src/*.h)
 unittest:
 	$(MAKE) -C test/unit check check-sanitize
 
-# Reference results computed independently (numpy) from ../shared/data.
+# Reference results computed independently (numpy) from the vectors in test/data.
 PYTHON ?= $(shell for p in /usr/bin/python3 python3; do $$p -c 'import numpy' 2>/dev/null && echo $$p && break; done)
 testdata:
 	@test -n "$(PYTHON)" || { echo "numpy is needed for the reference tests (apt-get install python3-numpy)"; exit 1; }

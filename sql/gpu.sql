@@ -81,6 +81,39 @@ BEGIN
 END $$;
 RESET ALL;
 
+-- embq.gpu_library names the library the backend loads and runs: only a
+-- superuser may set it, in a session or for a role
+SHOW embq.gpu_library;
+CREATE ROLE regress_embq_gpu_user;
+SET ROLE regress_embq_gpu_user;
+SET embq.gpu_library = '/tmp/not_embq.so';
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT set_config('embq.gpu_library', '/tmp/not_embq.so', false);
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+ALTER ROLE regress_embq_gpu_user SET embq.gpu_library = '/tmp/not_embq.so';
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SHOW embq.gpu_library;
+RESET ROLE;
+
+-- A superuser may.  In a new session, before any library is loaded: a
+-- relative path is taken relative to $libdir, as is "$libdir/..."; a
+-- library that cannot be loaded makes the GPU unusable, saying why
+\c
+SET embq.gpu_library = 'no_such_library.so';
+SELECT s.usable, s.reason = 'could not load the GPU library: ' || c.setting ||
+	'/no_such_library.so: cannot open shared object file: No such file or directory' AS reason_as_expected
+FROM embq_gpu_status() s, pg_config c WHERE c.name = 'PKGLIBDIR';
+SET embq.gpu_library = '$libdir/no_such_library.so';
+SELECT s.usable, s.reason = 'could not load the GPU library: ' || c.setting ||
+	'/no_such_library.so: cannot open shared object file: No such file or directory' AS reason_as_expected
+FROM embq_gpu_status() s, pg_config c WHERE c.name = 'PKGLIBDIR';
+SET embq.gpu_library = '/nonexistent/libembq_cuda.so';
+SELECT usable, reason FROM embq_gpu_status();
+SET embq.gpu = on;
+CREATE INDEX gpu_lib ON gpu_t USING embq_ivf (e) WITH (lists = 16);
+RESET ALL;
+DROP ROLE regress_embq_gpu_user;
+
 -- not an embq_ivf index
 CREATE INDEX gpu_btree ON gpu_t (id);
 SELECT * FROM embq_ivf_info('gpu_btree');

@@ -1,4 +1,4 @@
--- Results on real vectors (../shared/data) against numpy, computed
+-- Results on real vectors (test/data) against numpy, computed
 -- independently by test/data/gen_reference.py (run by `make testdata`).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS embq;

@@ -19,6 +19,7 @@ typedef enum EmbqGpuMode
 } EmbqGpuMode;
 
 extern int	embq_gpu_mode;
+extern char *embq_gpu_library;
 
 extern void EmbqGpuInitGuc(void);
 
@@ -34,6 +35,21 @@ extern const EmbqGpuApi *EmbqGpuForWork(void);
  * ERROR under on.
  */
 extern void EmbqGpuFailed(const char *what, const char *err);
+
+/*
+ * The calls of the GPU interface whose results index the build's arrays
+ * or become the index's centroids, with the results checked: as
+ * gpu->assign, but a list outside [0, k) fails the call; as
+ * gpu->kmeans_train, but a centroid value that is not finite, or that no
+ * mean of the rows can have, fails it.  A failure returns nonzero with the
+ * reason in err (for EmbqGpuFailed).
+ */
+extern int	EmbqGpuAssign(const EmbqGpuApi *gpu, int metric, int dims, int codesize,
+						  const uint8_t *codes, size_t n, const uint8_t *centroids, size_t k,
+						  int32_t *out, char *err, size_t errlen);
+extern int	EmbqGpuKmeansTrain(const EmbqGpuApi *gpu, const float *x, size_t n, size_t dim,
+							   size_t k, int max_iters, int spherical, uint64_t seed,
+							   float *centroids, char *err, size_t errlen);
 
 /* Whether a GPU is usable, and the device or the reason (for embq_gpu_status). */
 extern bool EmbqGpuUsable(const EmbqGpuDevice **dev, const char **reason);

@@ -127,10 +127,10 @@ FlushBatch(IvfBuildState *bs)
 	{
 		char		err[256] = "";
 
-		if (bs->gpu->assign(info->metric, info->dims, info->codesize,
-							(const uint8_t *) bs->batch_codes, bs->batch_count,
-							(const uint8_t *) bs->centroids, bs->lists,
-							bs->batch_lists, err, sizeof(err)) == 0)
+		if (EmbqGpuAssign(bs->gpu, info->metric, info->dims, info->codesize,
+						  (const uint8_t *) bs->batch_codes, bs->batch_count,
+						  (const uint8_t *) bs->centroids, bs->lists,
+						  bs->batch_lists, err, sizeof(err)) == 0)
 			bs->build_path |= IVF_BUILD_GPU_ASSIGN;
 		else
 		{

@@ -270,9 +270,9 @@ TrainOnGpu(IvfBuildState *bs, const float *x, int n, float *centroids)
 	if (bs->gpu == NULL)
 		return false;
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN_GPU);
-	if (bs->gpu->kmeans_train(x, n, bs->info.dims, bs->lists, IVF_KMEANS_ITERS,
-							  bs->info.metric == IVF_METRIC_COSINE, 42, centroids,
-							  err, sizeof(err)) == 0)
+	if (EmbqGpuKmeansTrain(bs->gpu, x, n, bs->info.dims, bs->lists, IVF_KMEANS_ITERS,
+						   bs->info.metric == IVF_METRIC_COSINE, 42, centroids,
+						   err, sizeof(err)) == 0)
 	{
 		bs->build_path |= IVF_BUILD_GPU_TRAIN;
 		return true;

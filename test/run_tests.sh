@@ -7,7 +7,8 @@
 # Steps:
 #   1. install missing Debian packages (apt-get update only when something is missing)
 #   2. copy the tree (what git tracks plus untracked, non-ignored files; no .git) into a
-#      fresh temp dir owned by an unprivileged user, with ../shared/data copied beside it
+#      fresh temp dir owned by an unprivileged user; check that it holds every test's data
+#      (test/data) and that no test names a path outside it (see check_self_contained)
 #   3. build there as that user; `make install` as root
 #   4. `make unittest`
 #   5. initdb + start a throwaway cluster (temp dir, free port, unix socket only),
@@ -21,8 +22,8 @@
 #                      created as a system user if missing). Ignored when not root.
 #   EMBQ_PG_MAJOR      PostgreSQL major version (default 15)
 #   PG_CONFIG          pg_config to use (default /usr/lib/postgresql/$EMBQ_PG_MAJOR/bin/pg_config)
-#   EMBQ_SHARED_DATA   folder with the test vectors (default: <repo>/../shared/data);
-#                      the tests see it as <copy>/../shared/data and via EMBQ_SHARED_DATA
+#   (EMBQ_TEST_DATA, which points single test runs at another copy of test/data, is
+#   ignored here: the run tests the repository's own copy and reads nothing beside it)
 #   EMBQ_KEEP_TMP=1    keep the temp dir (build copy, logs, cluster data) for debugging
 #   EMBQ_SUITE_TIMEOUT seconds allowed per step (default 300)
 #   EMBQ_TOTAL_TIMEOUT seconds for the whole run, apt-get included (default 1080 = 18 min);
@@ -72,12 +73,12 @@ as_root() {
 USER_ENV=()
 build_user_env() {
     USER_ENV=(HOME="$WORK/home" LANG=C.UTF-8 LC_ALL=C.UTF-8 PG_CONFIG="$PG_CONFIG"
-              EMBQ_SHARED_DATA="$WORK/shared/data" CI="${CI:-}")
+              CI="${CI:-}")
     local v
     # pass through the knobs a developer may set
     for v in $(compgen -e); do
         case "$v" in
-            EMBQ_SHARED_DATA) ;;
+            EMBQ_TEST_DATA|EMBQ_SHARED_DATA) ;;
             EMBQ_*|PROVE_FLAGS|PG_TEST_EXTRA|PG_TEST_TIMEOUT_DEFAULT|CUDA_VISIBLE_DEVICES)
                 USER_ENV+=("$v=${!v}") ;;
         esac
@@ -150,6 +151,7 @@ cleanup() {
         if [ "${EMBQ_KEEP_TMP:-0}" = 1 ]; then
             echo "kept temp dir: $WORK" >&2
         else
+            chmod 700 "$WORK/shared" >/dev/null 2>&1
             rm -rf "$WORK" >/dev/null 2>&1 || sudo -n rm -rf "$WORK" >/dev/null 2>&1
         fi
     fi
@@ -204,6 +206,33 @@ port_free() {
     # something answering on TCP?
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then return 1; fi
     return 0
+}
+
+# The run needs nothing beside the checkout: every test reads its vectors from test/data.
+# Checked twice over: no file that a test runs names a folder beside the checkout or an
+# outside data folder (static), and the folder beside the build copy where such a test
+# would look ($WORK/shared) exists but cannot be read, so that a read of it fails loudly.
+check_self_contained() {
+    local src="$1" f bad missing=""
+    for f in minilm-sap/sap_fiori_minilm384_all.fvecs \
+        minilm-sap/sap_fiori_minilm384_selfknn_cosine_top100_excl_self.ivecs \
+        bigann10k/bigann10k_base.fvecs bigann10k/bigann10k_query.fvecs \
+        bigann10k/bigann10k_groundtruth_l2_top100.ivecs minilm-sap/LICENSE bigann10k/LICENSE; do
+        [ -s "$src/test/data/$f" ] || missing="$missing test/data/$f"
+    done
+    # this script is the guard, so it is the one file that may name them
+    bad="$(cd "$src" && grep -rnE '\.\./shared|shared/data|EMBQ_SHARED_DATA' \
+        Makefile .ci sql expected test scripts 2>/dev/null | grep -v '^test/run_tests\.sh:')"
+    if [ -n "$missing" ]; then
+        warn "test data missing from the checkout:$missing"
+        return 1
+    fi
+    if [ -n "$bad" ]; then
+        warn "tests must read their data from test/data, not from beside the checkout:"
+        printf '%s\n' "$bad" >&2
+        return 1
+    fi
+    echo "self-contained: test/data has every test's vectors; no test looks beside the checkout"
 }
 
 # ---------------------------------------------------------------- results bookkeeping
@@ -283,6 +312,12 @@ parse_prove() { # log -> "passed failed"
 # ================================================================== main
 START=$SECONDS
 log "embq test run: repo $REPO, user $TEST_USER, $NPROC cores, root=$IS_ROOT"
+for v in EMBQ_TEST_DATA EMBQ_SHARED_DATA; do
+    if [ -n "${!v:-}" ]; then
+        warn "ignoring $v: the run tests the repository's own test/data"
+        unset "$v"
+    fi
+done
 
 log "dependencies"
 DEPS_OK=1
@@ -316,22 +351,21 @@ reap_stale
 log "build copy"
 WORK="$(mktemp -d /tmp/embq-test.XXXXXX)"
 echo $$ >"$WORK/runner.pid"
-mkdir -p "$WORK/src" "$WORK/home" "$WORK/logs" "$WORK/shared" "$WORK/sock"
+mkdir -p "$WORK/src" "$WORK/home" "$WORK/logs" "$WORK/sock"
+# the trap of check_self_contained: readable by no one but root
+mkdir -m 000 "$WORK/shared"
 BUILD="$WORK/src"
 LOGS="$WORK/logs"
 PGDATA_DIR="$WORK/pgdata"
 copy_tree "$REPO" "$BUILD"
-SHARED_SRC="${EMBQ_SHARED_DATA:-$REPO/../shared/data}"
-if [ -d "$SHARED_SRC" ]; then
-    cp -r "$SHARED_SRC" "$WORK/shared/data" && chmod -R u+w "$WORK/shared"
-    echo "test data: $(cd "$SHARED_SRC" && pwd) -> $WORK/shared/data"
+if check_self_contained "$BUILD"; then
+    record data PASS 1 0
 else
-    warn "no test data at $SHARED_SRC (set EMBQ_SHARED_DATA); reference tests will fail"
-    mkdir -p "$WORK/shared/data"
+    record data FAIL 0 1 "tests not self-contained"
 fi
 chmod 755 "$WORK"
 if [ "$IS_ROOT" = 1 ] && [ -n "$TEST_USER" ]; then
-    chown -R "$TEST_USER:" "$WORK/src" "$WORK/home" "$WORK/shared" "$WORK/sock"
+    chown -R "$TEST_USER:" "$WORK/src" "$WORK/home" "$WORK/sock"
 fi
 chmod 700 "$WORK/sock"
 # the test user may not be able to enter the checkout (e.g. a clone under /root)

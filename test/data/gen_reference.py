@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Independent reference results for the `reference` regression test.
 
-Reads the real vectors in ../shared/data (or $EMBQ_SHARED_DATA) and writes,
+Reads the real vectors shipped in test/data (see README.md there; or the
+folder $EMBQ_TEST_DATA names) and writes,
 with numpy alone, what embq must compute for them:
 
   minilm_vectors.csv   id, the float32 vector as a real[] literal
@@ -21,14 +22,13 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 
 
-def shared_data():
-    """The shared data folder: $EMBQ_SHARED_DATA, else ../shared/data beside the repo."""
-    path = os.environ.get("EMBQ_SHARED_DATA") or os.path.join(REPO, "..", "shared", "data")
-    if not os.path.isdir(path):
-        sys.exit(f"gen_reference.py: no shared data at {path} (set EMBQ_SHARED_DATA)")
+def test_data():
+    """The test vectors: the repository's own (this folder), or $EMBQ_TEST_DATA."""
+    path = os.environ.get("EMBQ_TEST_DATA") or HERE
+    if not os.path.isfile(os.path.join(path, "minilm-sap", "sap_fiori_minilm384_all.fvecs")):
+        sys.exit(f"gen_reference.py: no test vectors in {path} (see test/data/README.md)")
     return path
 
 
@@ -74,7 +74,7 @@ def quantize_int8(x):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "generated")
     os.makedirs(out, exist_ok=True)
-    data = shared_data()
+    data = test_data()
 
     x = read_fvecs(os.path.join(data, "minilm-sap", "sap_fiori_minilm384_all.fvecs"))
     n = x.shape[0]

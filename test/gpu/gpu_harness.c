@@ -7,10 +7,10 @@
  *
  *	gpu_harness [--lib PATH] [--bench] [--small] [--only TEXT] [--verbose] [--seed N]
  *
- * The library is dlopened from --lib, else $EMBQ_GPU_LIB, else
- * ../../cuda/libembq_cuda.so next to this executable.  With no library or
- * no usable GPU the harness prints "skipped: no GPU (<reason>)" and
- * "0 passed, 0 failed, N skipped" and exits 0.
+ * The library is dlopened from --lib, else ../../cuda/libembq_cuda.so next
+ * to this executable.  With no library or no usable GPU the harness prints
+ * "skipped: no GPU (<reason>)" and "0 passed, 0 failed, N skipped" and
+ * exits 0.
  *
  * What is checked (each a "case"):
  *  - probe and copy_bandwidth work; error paths return nonzero with a
@@ -1425,8 +1425,6 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!lib[0] && getenv("EMBQ_GPU_LIB"))
-		snprintf(lib, sizeof(lib), "%s", getenv("EMBQ_GPU_LIB"));
 	if (!lib[0])
 		default_lib(lib, sizeof(lib));
 	setvbuf(stdout, NULL, _IOLBF, 0);

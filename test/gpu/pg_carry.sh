@@ -4,8 +4,9 @@
 #
 #   bash test/gpu/pg_carry.sh prepare   here (Debian 12, build machine): build
 #       embq, download Debian's PostgreSQL 15 server and the shared libraries
-#       it needs, and put them with embq's files and test vectors in .pgcarry/
-#       (git-ignored; carry it with the device tool: carry [".pgcarry"])
+#       it needs, and put them with embq's files and test vectors (from
+#       test/data) in .pgcarry/ (git-ignored; carry it with the device tool:
+#       carry [".pgcarry"])
 #   bash test/gpu/pg_carry.sh run       there (as root): unpack PostgreSQL into
 #       /tmp/pgroot, install embq into it, initdb a throwaway cluster as an
 #       unprivileged user, build the same index with embq.gpu = on and = off,
@@ -38,7 +39,7 @@ prepare() {
     (cd "$CARRY/debs" && apt-get download -q "postgresql-$PGMAJOR" "postgresql-client-$PGMAJOR" $pkgs)
     cp embq.so embq.control "sql/embq--0.1.0.sql" "$CARRY/embq/"
     if [ -f cuda/libembq_cuda.so ]; then cp cuda/libembq_cuda.so "$CARRY/embq/"; fi
-    cp ../shared/data/minilm-sap/sap_fiori_minilm384_all.fvecs "$CARRY/data/"
+    cp test/data/minilm-sap/sap_fiori_minilm384_all.fvecs "$CARRY/data/"
     bench_base "$CARRY/data/base.npz"
     du -sh "$CARRY"
 }

@@ -1,4 +1,4 @@
-# Recall@10 of embq_ivf on real vectors (../shared/data, or $EMBQ_SHARED_DATA):
+# Recall@10 of embq_ivf on real vectors (test/data, or $EMBQ_TEST_DATA):
 #   minilm-sap: 778 x 384 sentence embeddings (cosine, unit length), every row a query
 #   bigann10k:  10,000 x 128 SIFT descriptors (L2), 100 queries
 # Rows are loaded as real[] and stored as quantize_int8(v) (i8vec) and
@@ -29,8 +29,8 @@ use Test::More;
 
 my $K = 10;
 my $repo = abs_path(dirname(__FILE__) . '/../..');
-my $data = $ENV{EMBQ_SHARED_DATA} || "$repo/../shared/data";
-die "002_ivf_recall: no shared data at $data (set EMBQ_SHARED_DATA)"
+my $data = $ENV{EMBQ_TEST_DATA} || "$repo/test/data";
+die "002_ivf_recall: no test vectors in $data (see test/data/README.md)"
   unless -f "$data/minilm-sap/sap_fiori_minilm384_all.fvecs"
   && -f "$data/bigann10k/bigann10k_base.fvecs";
 

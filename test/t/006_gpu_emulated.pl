@@ -1,19 +1,23 @@
 # embq's GPU path inside PostgreSQL, on the CPU emulation of the device:
 # test/gpu/libembq_emu.so is the CUDA library's own sources built for the
 # CPU emulator (threads as coroutines with real barriers, guard-paged device
-# memory, fault injection), loaded through EMBQ_GPU_LIB in the server's
-# environment.  It runs everywhere (CI has no GPU); the real device is
+# memory, fault injection), loaded through embq.gpu_library (set in
+# postgresql.conf).  It runs everywhere (CI has no GPU); the real device is
 # checked by test/gpu/pg_carry.sh on a lent GPU machine.
 #
-# Checked: embq_gpu_status() reports the device; builds with embq.gpu = on
+# Checked: embq_gpu_status() reports the device; a session keeps the library
+# it loaded when embq.gpu_library changes; builds with embq.gpu = on
 # train and assign on the GPU for every metric, answer a full probe with
 # exactly the rows of a sequential scan, and reach the CPU build's recall
 # on real vectors; the progress view names the GPU phases; a GPU build stays
 # serial.  Then every runtime call of a build fails in turn (EMBQ_EMU_FAIL_FILE):
 # under embq.gpu = auto the build warns and finishes on the CPU (training
 # failures with parallel workers), under on it fails with a clean error and
-# the session goes on; every backend frees all device memory (EMBQ_EMU_REPORT)
-# and none crashes.
+# the session goes on.  Then every download from the device brings garbage
+# in turn (0xff bytes: list -1, centroid values NaN): the build treats it as
+# a GPU failure, as above, and never lets a list out of range or a NaN
+# centroid into the index.  Every backend frees all device memory
+# (EMBQ_EMU_REPORT) and none crashes.
 use strict;
 use warnings;
 use Cwd qw(abs_path);
@@ -29,15 +33,17 @@ my $emu = "$repo/test/gpu/libembq_emu.so";
 # built by `make -C test/gpu emucheck` in the test run; else here (g++ with UBSan)
 system("make -s -C '$repo/test/gpu' libembq_emu.so >/dev/null 2>&1") unless -f $emu;
 plan skip_all => 'skipped: no GPU emulator (make -C test/gpu libembq_emu.so needs g++)' unless -f $emu;
-my $data = $ENV{EMBQ_SHARED_DATA} || "$repo/../shared/data";
+my $data = $ENV{EMBQ_TEST_DATA} || "$repo/test/data";
 my $sap = "$data/minilm-sap/sap_fiori_minilm384_all.fvecs";
-die "006_gpu_emulated: no shared data at $data (set EMBQ_SHARED_DATA)" unless -f $sap;
+die "006_gpu_emulated: no test vectors in $data (see test/data/README.md)" unless -f $sap;
 
 my $node = PostgreSQL::Test::Cluster->new('gpu_emu');
 $node->init;
-$node->append_conf('postgresql.conf', "autovacuum = off\nmax_worker_processes = 8");
+$node->append_conf('postgresql.conf', "autovacuum = off\nmax_worker_processes = 8\nembq.gpu_library = '$emu'");
 my $failfile = $node->basedir . '/emu_fail';
 my $report = $node->basedir . '/emu_report';
+# The fault the next backends inject: "n" (the n-th runtime call fails) or
+# "corrupt n" (the n-th download brings 0xff bytes).
 sub fail_after
 {
 	open(my $fh, '>', $failfile) or die;
@@ -46,7 +52,6 @@ sub fail_after
 }
 fail_after(0);
 {
-	local $ENV{EMBQ_GPU_LIB} = $emu;
 	local $ENV{EMBQ_EMU_FAIL_FILE} = $failfile;
 	local $ENV{EMBQ_EMU_REPORT} = $report;
 	$node->start;
@@ -56,6 +61,14 @@ like($node->safe_psql('postgres', q{
 	CREATE EXTENSION embq;
 	SELECT usable, device, reason IS NULL FROM embq_gpu_status()}),
 	qr/^t\|embq CPU emulator \(compute 9\.0, \d+ MiB\)\|t$/, 'embq_gpu_status() reports the emulated device');
+like($node->safe_psql('postgres', q{
+	SELECT usable FROM embq_gpu_status();
+	SET embq.gpu_library = 'libembq_cuda.so';
+	SELECT usable, reason FROM embq_gpu_status();
+	RESET embq.gpu_library;
+	SELECT usable, reason IS NULL FROM embq_gpu_status()}),
+	qr/^t\nf\|embq\.gpu_library names \/.*\/libembq_cuda\.so, but this session has loaded \Q$emu\E; a new library is loaded by new sessions\nt\|t$/,
+	'a session that has loaded a library keeps it: another embq.gpu_library is reported, not loaded');
 
 # A table of synthetic rows (and one NULL row) with awkward sizes.
 sub make_table
@@ -181,6 +194,38 @@ sub session
 	return ($out, $err);
 }
 
+# A build of f's column under embq.gpu = auto (after the settings given), in
+# a new session: where it trained and assigned, how many rows a full probe
+# of it returns, and what the session printed on stderr.
+sub build_under_auto
+{
+	my ($col, $op, $arg, @settings) = @_;
+	my ($out, $err) = session('SET embq.gpu = auto', @settings,
+		"CREATE INDEX f_$col ON f USING embq_ivf ($col) WITH (lists = 8)",
+		"SELECT trained_on, assigned_on, build_workers FROM embq_ivf_info('f_$col')",
+		"$INDEX $ALL SELECT count(*) FROM (SELECT id FROM f ORDER BY $col $op $arg LIMIT 100000) x",
+		"DROP INDEX f_$col");
+	my ($where, $count) = split /\n/, $out;
+	return ($where // '', $count // -1, $err);
+}
+
+# The same build under embq.gpu = on, where the same fault showed under auto
+# as $kind: built when none showed, else a clean error; either way the
+# session goes on.  Returns what went wrong, or ''.
+sub build_under_on
+{
+	my ($col, $n, $kind) = @_;
+	my ($out, $err) = session('SET embq.gpu = on',
+		"CREATE INDEX f_$col ON f USING embq_ivf ($col) WITH (lists = 8)",
+		"SELECT 'alive', count(*) FROM pg_class WHERE relname = 'f_$col'",
+		"DROP INDEX IF EXISTS f_$col");
+	return ''
+	  if ($kind eq 'none' && $out eq "alive|1\n" && $err eq '')
+	  || ($kind ne 'none' && $out eq "alive|0\n"
+		&& $err =~ /^ERROR:  (GPU (k-means training|assignment) failed: .*|embq\.gpu is on but no GPU is usable\n(DETAIL|HINT):  .*)\n/);
+	return "n=$n ($kind under auto): '$out', $err\n";
+}
+
 for my $case ([ 'e', '<->', 'quantize_int8(array(SELECT cos(j * 0.3)::real FROM generate_series(1, 40) j))' ],
 	[ 'b', '<~>', 'quantize_binary(array(SELECT sin(j * 0.5)::real FROM generate_series(1, 72) j))' ])
 {
@@ -192,14 +237,7 @@ for my $case ([ 'e', '<->', 'quantize_int8(array(SELECT cos(j * 0.3)::real FROM 
 	{
 		fail_after(++$n);
 		# auto: a warning at most; the build finishes with every row
-		my ($out, $err) = session('SET embq.gpu = auto', 'SET max_parallel_maintenance_workers = 2',
-			"CREATE INDEX f_$col ON f USING embq_ivf ($col) WITH (lists = 8)",
-			"SELECT trained_on, assigned_on, build_workers FROM embq_ivf_info('f_$col')",
-			"$INDEX $ALL SELECT count(*) FROM (SELECT id FROM f ORDER BY $col $op $arg LIMIT 100000) x",
-			"DROP INDEX f_$col");
-		my ($where, $count) = split /\n/, $out;
-		$where //= '';
-		$count //= -1;
+		my ($where, $count, $err) = build_under_auto($col, $op, $arg, 'SET max_parallel_maintenance_workers = 2');
 		my $warned = $err =~ /^WARNING:  GPU (k-means training|assignment) failed: .*\nDETAIL:  Continuing on the CPU\.\n$/;
 		my $kind = $warned ? ($err =~ /k-means training/ ? 'training' : 'assignment')
 		  : $where eq 'gpu|gpu|0' ? 'none' : 'probe';
@@ -212,20 +250,50 @@ for my $case ([ 'e', '<->', 'quantize_int8(array(SELECT cos(j * 0.3)::real FROM 
 		  || (($kind eq 'probe' || $kind eq 'training') && $where !~ /^cpu\|cpu\|[12]$/)
 		  || ($kind eq 'assignment' && $where ne 'gpu|cpu|0');
 
-		# on: built, or a clean error; either way the session goes on
-		($out, $err) = session('SET embq.gpu = on',
-			"CREATE INDEX f_$col ON f USING embq_ivf ($col) WITH (lists = 8)",
-			"SELECT 'alive', count(*) FROM pg_class WHERE relname = 'f_$col'",
-			"DROP INDEX IF EXISTS f_$col");
-		$bad_on .= "n=$n ($kind under auto): '$out', $err\n"
-		  unless ($kind eq 'none' && $out eq "alive|1\n" && $err eq '')
-		  || ($kind ne 'none' && $out eq "alive|0\n"
-			&& $err =~ /^ERROR:  (GPU (k-means training|assignment) failed: .*|embq\.gpu is on but no GPU is usable\n(DETAIL|HINT):  .*)\n/);
+		$bad_on .= build_under_on($col, $n, $kind);
 	}
 	is($bad_auto, '', "$col, embq.gpu = auto: with each of $n calls failing in turn, the build warns and finishes on the CPU with every row");
 	is($bad_on, '', "$col, embq.gpu = on: each failing call fails the build with a clean error, and the session goes on");
 	ok($seen{probe} && $seen{training} && $seen{assignment},
 		"$col: the failures hit the probe ($seen{probe}), training ($seen{training}) and assignment ($seen{assignment})");
+}
+
+# Corrupt output: the n-th download from the device of a new backend brings
+# 0xff bytes, for every n until builds make fewer downloads.  It hits the
+# probe (the device is then unusable), the k-means assignments (which the
+# library checks itself), the centroids (a NaN value, which embq checks) and
+# the lists of the rows (list -1, which embq checks).
+for my $case ([ 'e', '<->', 'quantize_int8(array(SELECT cos(j * 0.3)::real FROM generate_series(1, 40) j))' ],
+	[ 'b', '<~>', 'quantize_binary(array(SELECT sin(j * 0.5)::real FROM generate_series(1, 72) j))' ])
+{
+	my ($col, $op, $arg) = @$case;
+	my %seen = (probe => 0, kmeans => 0, centroids => 0, lists => 0, none => 0);
+	my ($bad_auto, $bad_on) = ('', '');
+	my ($n, $clean) = (0, 0);
+	while ($clean < 5 && $n < 1000)
+	{
+		fail_after('corrupt ' . ++$n);
+		my ($where, $count, $err) = build_under_auto($col, $op, $arg);
+		my ($what, $why) = $err =~ /^WARNING:  GPU (k-means training|assignment) failed: (.*)\nDETAIL:  Continuing on the CPU\.\n$/;
+		my $kind = !defined $what ? ($where eq 'gpu|gpu|0' ? 'none' : 'probe')
+		  : $why =~ /^the GPU returned list -1 for row 0 of a batch, not one of 0 to 7$/ ? 'lists'
+		  : $why =~ /^the GPU returned centroid 0 with a value \(NaN\) that no mean of the rows has$/ ? 'centroids'
+		  : $why =~ /^k-means assignment out of range: -1$/ ? 'kmeans'
+		  : 'other';
+		$seen{$kind}++;
+		$clean = $kind eq 'none' ? $clean + 1 : 0;
+		$bad_auto .= "n=$n: '$where', count $count, $err\n"
+		  if $count != 600
+		  || $kind eq 'other'
+		  || ($kind eq 'probe' && ($err ne '' || $where !~ /^cpu\|cpu\|\d$/))
+		  || (($kind eq 'kmeans' || $kind eq 'centroids') && $where !~ /^cpu\|cpu\|\d$/)
+		  || ($kind eq 'lists' && $where ne 'gpu|cpu|0');
+		$bad_on .= build_under_on($col, $n, $kind);
+	}
+	is($bad_auto, '', "$col, embq.gpu = auto: with each of $n downloads corrupted in turn, the build warns and finishes on the CPU with every row");
+	is($bad_on, '', "$col, embq.gpu = on: each corrupted download fails the build with a clean error, and the session goes on");
+	ok($seen{probe} && $seen{kmeans} && $seen{centroids} && $seen{lists},
+		"$col: corrupt downloads hit the probe ($seen{probe}), k-means assignments ($seen{kmeans}), centroids ($seen{centroids}) and lists ($seen{lists})");
 }
 
 $node->stop;

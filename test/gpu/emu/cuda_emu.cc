@@ -12,14 +12,18 @@
  * Extra exported functions for the harness (extern "C"):
  *	embq_emu_device_bytes()		bytes of "device" memory in use
  *	embq_emu_fail_after(n)		the n-th next runtime call fails (n <= 0: never)
- *	embq_emu_failures()			how many calls failed by injection
+ *	embq_emu_corrupt_after(n)	the n-th next device-to-host copy succeeds but
+ *								writes 0xff bytes (int32 -1, float NaN) instead
+ *								of the data: output no real GPU should return,
+ *								which the library's callers must catch
+ *	embq_emu_failures()			how many calls failed or were corrupted by injection
  *
  * In a PostgreSQL backend, where nothing calls those, the environment does
- * (see EmuFromEnvironment): EMBQ_EMU_FAIL_FILE names a file holding the n
- * of embq_emu_fail_after for each process that loads the library, and
- * EMBQ_EMU_REPORT a file to which each such process appends, as it exits,
- * its pid, the device bytes still in use (a leak unless 0) and the failures
- * injected.
+ * (see EmuFromEnvironment): EMBQ_EMU_FAIL_FILE names a file holding, for
+ * each process that loads the library, "n" (embq_emu_fail_after(n)) or
+ * "corrupt n" (embq_emu_corrupt_after(n)), and EMBQ_EMU_REPORT a file to
+ * which each such process appends, as it exits, its pid, the device bytes
+ * still in use (a leak unless 0) and the faults injected.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,6 +52,7 @@
 
 static cudaError_t last_error = cudaSuccess;
 static long fail_countdown = 0;	/* > 0: fail when it reaches 0 */
+static long corrupt_countdown = 0;	/* > 0: corrupt a download when it reaches 0 */
 static long failures = 0;
 
 /* Fault injection: true when this call must fail. */
@@ -73,6 +78,12 @@ extern "C" __attribute__((visibility("default"))) void
 embq_emu_fail_after(long n)
 {
 	fail_countdown = n > 0 ? n : 0;
+}
+
+extern "C" __attribute__((visibility("default"))) void
+embq_emu_corrupt_after(long n)
+{
+	corrupt_countdown = n > 0 ? n : 0;
 }
 
 extern "C" __attribute__((visibility("default"))) long
@@ -112,6 +123,8 @@ EmuFromEnvironment(void)
 		{
 			if (fscanf(f, "%ld", &n) == 1)
 				embq_emu_fail_after(n);
+			else if (fscanf(f, " corrupt %ld", &n) == 1)
+				embq_emu_corrupt_after(n);
 			fclose(f);
 		}
 	}
@@ -295,6 +308,11 @@ checked_copy(void *dst, const void *src, size_t n, cudaMemcpyKind kind)
 		abort();
 	}
 	memmove(dst, src, n);
+	if (kind == cudaMemcpyDeviceToHost && corrupt_countdown > 0 && --corrupt_countdown == 0)
+	{
+		memset(dst, 0xff, n);
+		failures++;
+	}
 	return cudaSuccess;
 }
 
