@@ -773,7 +773,7 @@ for my $typ ('i8vec', 'bitvec')
 			next unless $st eq 'crash';
 			my $hex = $node->safe_psql('postgres', "SELECT ${typ}_send(v) FROM loaded_$typ WHERE id = $id");
 			fail_with("a binary-loaded $typ value crashes a function", "send form $hex",
-				"SELECT fuzz_value_$typ(v) for the value whose send form is $hex (see 007_fuzz.pl)");
+				"SELECT fuzz_value_$typ(v) for the value whose send form is $hex (see 010_fuzz.pl)");
 		}
 		next;
 	}
@@ -1040,7 +1040,7 @@ sub check_table
 		if ($st ne 'ok')
 		{
 			fail_with("$t: inserting rows after the index build fails", "rows $i..$to: $st " . ($err =~ /ERROR:\s+(.*)/ ? $1 : $err),
-				"(see the rows of 007_fuzz.pl, seed $seed) " . substr($insert->($i, $to), 0, 300));
+				"(see the rows of 010_fuzz.pl, seed $seed) " . substr($insert->($i, $to), 0, 300));
 			return;
 		}
 	}
