@@ -822,8 +822,16 @@ report_section('binary inputs: loaded values round trip through text and send/re
 
 sub fmt_float { return sprintf('%.9g', $_[0]); }
 
-# A random extreme vector of dims floats.
+# A random extreme vector of dims floats, each representable as a float4
+# (a nonzero literal below the least denormal, 1.4e-45, is out of range
+# for i8vec input, as for real).
 sub extreme_vec
+{
+	return [ map { ($_ != 0 && abs($_) < 1.5e-45) ? 0 : $_ } @{ extreme_vec_raw(@_) } ];
+}
+
+# A random extreme vector of dims floats, of the given kind or a random one.
+sub extreme_vec_raw
 {
 	my ($dims, $kind) = @_;
 	$kind //= ('normal', 'huge', 'tiny', 'denormal', 'zero', 'allequal', 'onehot', 'mixed', 'maxabs', 'signs')[ int(rand(10)) ];
