@@ -25,7 +25,7 @@
 #   (EMBQ_TEST_DATA, which points single test runs at another copy of test/data, is
 #   ignored here: the run tests the repository's own copy and reads nothing beside it)
 #   EMBQ_KEEP_TMP=1    keep the temp dir (build copy, logs, cluster data) for debugging
-#   EMBQ_SUITE_TIMEOUT seconds allowed per step (default 300)
+#   EMBQ_SUITE_TIMEOUT seconds allowed per step (default 600)
 #   EMBQ_TOTAL_TIMEOUT seconds for the whole run, apt-get included (default 1080 = 18 min);
 #                      a step gets min(EMBQ_SUITE_TIMEOUT, time left), so a hang cannot
 #                      push CI past 20 minutes
@@ -35,7 +35,7 @@ set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 PG_MAJOR="${EMBQ_PG_MAJOR:-15}"
-SUITE_TIMEOUT="${EMBQ_SUITE_TIMEOUT:-300}"
+SUITE_TIMEOUT="${EMBQ_SUITE_TIMEOUT:-600}"
 DEADLINE=$((SECONDS + ${EMBQ_TOTAL_TIMEOUT:-1080}))
 NPROC="$(nproc 2>/dev/null || echo 2)"
 PKGS=(build-essential "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libipc-run-perl python3-numpy)
