@@ -393,11 +393,9 @@ CREATE FUNCTION embq_ivf_info(index regclass,
 	OUT lists integer, OUT dims integer, OUT metric text, OUT rows_per_page integer,
 	OUT trained_on text, OUT assigned_on text, OUT build_workers integer)
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
--- as pgstattuple's pgstatindex: for pg_stat_scan_tables (and whom an
--- administrator grants it to); the function itself also requires the owner of
--- the index's table or privileges of pg_read_all_stats / pg_stat_scan_tables
-REVOKE EXECUTE ON FUNCTION embq_ivf_info(regclass) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION embq_ivf_info(regclass) TO pg_stat_scan_tables;
+-- the function itself requires the owner of the index's table or privileges
+-- of pg_read_all_stats / pg_stat_scan_tables (what pgstattuple's pgstatindex
+-- asks), so owners may call it without a grant
 
 ------------------------------------------------------------------------
 -- GPU offload (libembq_cuda.so, loaded on first use)
