@@ -5,8 +5,8 @@
  *		embq_kmeans_train (src/kmeans.c): the same k initial rows (xorshift64*
  *		and a partial Fisher-Yates shuffle, so the initial centroids are the
  *		CPU's exactly), at most max_iters iterations, an early stop when no
- *		assignment changes, empty clusters re-seeded from a random row of the
- *		largest cluster with the CPU's generator, and spherical
+ *		assignment changes, empty clusters re-seeded by splitting the largest
+ *		clusters with the CPU's generator and rule (embq_reseed_next), and spherical
  *		renormalization.
  *
  * Per iteration:
@@ -293,8 +293,10 @@ embq_impl_kmeans(const float *x, size_t n, size_t dim, size_t k, int max_iters,
 				prev,
 				members;
 	HostBuf<int> counts,
-				offsets,
 				cursor;
+	HostBuf<size_t> offsets,
+				rsize,
+				rheap;
 	HostBuf<int4> work,
 				multi;
 	HostBuf<int2> pairs;
@@ -385,6 +387,8 @@ embq_impl_kmeans(const float *x, size_t n, size_t dim, size_t k, int max_iters,
 	TRY(counts.alloc(k, "cluster sizes", err, errlen));
 	TRY(offsets.alloc(k + 1, "cluster offsets", err, errlen));
 	TRY(cursor.alloc(k, "cluster offsets", err, errlen));
+	TRY(rsize.alloc(k, "re-seeding sizes", err, errlen));
+	TRY(rheap.alloc(k, "re-seeding heap", err, errlen));
 	TRY(work.alloc(maxwork, "k-means work items", err, errlen));
 	TRY(multi.alloc(k, "k-means work items", err, errlen));
 	TRY(pairs.alloc(k, "k-means re-seeding", err, errlen));
@@ -399,7 +403,8 @@ embq_impl_kmeans(const float *x, size_t n, size_t dim, size_t k, int max_iters,
 		int			nwork = 0,
 					nmulti = 0,
 					npairs = 0,
-					slot = 0;
+					slot = 0,
+					nheap;
 		dim3		grid((unsigned int) ceil_div(k, KM_BN), (unsigned int) (nrb < 65535 ? nrb : 65535));
 
 		/* 1-2: assignment */
@@ -449,32 +454,21 @@ embq_impl_kmeans(const float *x, size_t n, size_t dim, size_t k, int max_iters,
 		}
 		for (size_t i = 0; i < n; i++)
 			members[cursor[assign[i]]++] = (int32_t) i;
+		nheap = embq_reseed_begin(offsets.p, k, rsize.p, rheap.p);
 		for (size_t c = 0; c < k; c++)
 		{
 			const int	cnt = counts[c];
 
 			if (cnt == 0)
 			{
-				/* re-seed from a random row of the largest cluster, as the CPU does */
-				size_t		largest = 0,
-							pick;
-
-				for (size_t d = 1; d < k; d++)
-					if (counts[d] > counts[largest])
-						largest = d;
-				pick = embq_random_next(&rng) %
-					(counts[largest] ? (uint64_t) counts[largest] : 1);
-				/* rows of a cluster are listed in row order: the pick-th is members[] */
-				if (pick < (size_t) counts[largest])
-				{
-					pairs[npairs].x = (int) c;
-					pairs[npairs].y = members[offsets[largest] + pick];
-					npairs++;
-				}
+				/* re-seed by splitting the largest clusters, as the CPU does */
+				pairs[npairs].x = (int) c;
+				pairs[npairs].y = members[embq_reseed_next(offsets.p, rsize.p, rheap.p, nheap, &rng)];
+				npairs++;
 				continue;
 			}
 			if (cnt <= KM_SEG)
-				work[nwork++] = make_int4((int) c, offsets[c], offsets[c] + cnt, -1);
+				work[nwork++] = make_int4((int) c, (int) offsets[c], (int) offsets[c] + cnt, -1);
 			else
 			{
 				const int	nseg = (int) ceil_div((size_t) cnt, KM_SEG);
@@ -482,8 +476,8 @@ embq_impl_kmeans(const float *x, size_t n, size_t dim, size_t k, int max_iters,
 				multi[nmulti++] = make_int4((int) c, slot, nseg, cnt);
 				for (int s = 0; s < nseg; s++)
 				{
-					const int	b = offsets[c] + s * KM_SEG;
-					const int	e = s + 1 < nseg ? b + KM_SEG : offsets[c] + cnt;
+					const int	b = (int) offsets[c] + s * KM_SEG;
+					const int	e = s + 1 < nseg ? b + KM_SEG : (int) offsets[c] + cnt;
 
 					work[nwork++] = make_int4((int) c, b, e, slot++);
 				}

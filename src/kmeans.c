@@ -197,45 +197,19 @@ embq_kmeans_assign_codes(const int8_t *codes, size_t ldc, const float *factors, 
 	}
 }
 
-/* Restore the max-heap order (by size[]) of the cluster ids in h below position i. */
-static void
-SiftDownBySize(size_t *h, size_t n, size_t i, const size_t *size)
-{
-	size_t		x = h[i];
-
-	for (;;)
-	{
-		size_t		child = 2 * i + 1;
-
-		if (child >= n)
-			break;
-		if (child + 1 < n && size[h[child + 1]] > size[h[child]])
-			child++;
-		if (size[h[child]] <= size[x])
-			break;
-		h[i] = h[child];
-		i = child;
-	}
-	h[i] = x;
-}
-
 /*
- * Give each empty cluster a new centroid: a random row of the largest
- * cluster, whose size then counts as halved (it is split), so the next
- * empty cluster splits the next largest.  O(n + k log k) for all of them
- * at once: the rows are bucketed by cluster (perm, offsets) and the
- * clusters kept in a heap by size (counts, which the caller no longer
- * needs), where searching the largest cluster and then its rows for each
- * empty one made many lists over few distinct values quadratic.
+ * Give each empty cluster a new centroid (see embq_reseed_begin): the rows
+ * bucketed by cluster in perm, in O(n + k log k) for all of them.  counts
+ * serves as scratch (the caller no longer needs it).
  */
 static void
 ReseedEmpty(const KmeansRows *rows, size_t n, size_t dim, size_t k, const int32_t *assign,
 			size_t *counts, size_t *heap, size_t *offsets, size_t *perm, uint64_t *rng,
 			float *centroids)
 {
-	size_t		nheap = 0;
+	size_t		nheap;
 
-	/* rows bucketed by cluster; heap holds each cluster's next slot first */
+	/* rows bucketed by cluster, in row order; heap holds each cluster's next slot first */
 	offsets[0] = 0;
 	for (size_t c = 0; c < k; c++)
 	{
@@ -245,26 +219,11 @@ ReseedEmpty(const KmeansRows *rows, size_t n, size_t dim, size_t k, const int32_
 	for (size_t i = 0; i < n; i++)
 		perm[heap[assign[i]]++] = i;
 
+	nheap = embq_reseed_begin(offsets, k, counts, heap);
 	for (size_t c = 0; c < k; c++)
-		if (counts[c] > 0)
-			heap[nheap++] = c;
-	for (size_t i = nheap / 2; i-- > 0;)
-		SiftDownBySize(heap, nheap, i, counts);
-
-	for (size_t c = 0; c < k; c++)
-	{
-		size_t		largest,
-					members;
-
-		if (offsets[c + 1] > offsets[c])
-			continue;			/* not empty */
-		largest = heap[0];
-		members = offsets[largest + 1] - offsets[largest];
-		RowFloats(rows, perm[offsets[largest] + embq_random_next(rng) % members], dim,
-				  centroids + c * dim);
-		counts[largest] = (counts[largest] + 1) / 2;
-		SiftDownBySize(heap, nheap, 0, counts);
-	}
+		if (offsets[c + 1] == offsets[c])
+			RowFloats(rows, perm[embq_reseed_next(offsets, counts, heap, nheap, rng)], dim,
+					  centroids + c * dim);
 }
 
 /* Lloyd's algorithm on float or code rows; see embq_kmeans_train. */

@@ -26,6 +26,72 @@ embq_random_next(uint64_t *state)
 	return x * UINT64_C(2685821657736338717);
 }
 
+/*
+ * Re-seeding empty clusters, shared by the CPU k-means and the GPU
+ * library's so that both pick the same rows.  Each empty cluster, in order,
+ * takes a random row of the currently largest cluster, whose size then
+ * counts as halved (it is split), so the next empty one splits the next
+ * largest: O(k log k) for all of them, where searching the largest for each
+ * made many lists over few distinct values quadratic.  offsets holds k + 1
+ * bounds of the rows bucketed by cluster (row order within a cluster);
+ * size and heap are k entries of scratch.
+ */
+
+/* Restore the max-heap order (by size) of the cluster ids in h below position i. */
+static inline void
+embq_reseed_sift(size_t *h, size_t n, size_t i, const size_t *size)
+{
+	size_t		x = h[i];
+
+	for (;;)
+	{
+		size_t		child = 2 * i + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n && size[h[child + 1]] > size[h[child]])
+			child++;
+		if (size[h[child]] <= size[x])
+			break;
+		h[i] = h[child];
+		i = child;
+	}
+	h[i] = x;
+}
+
+/* Set up re-seeding: the non-empty clusters in a heap by size; returns its length. */
+static inline size_t
+embq_reseed_begin(const size_t *offsets, size_t k, size_t *size, size_t *heap)
+{
+	size_t		n = 0;
+
+	for (size_t c = 0; c < k; c++)
+	{
+		size[c] = offsets[c + 1] - offsets[c];
+		if (size[c] > 0)
+			heap[n++] = c;
+	}
+	for (size_t i = n / 2; i-- > 0;)
+		embq_reseed_sift(heap, n, i, size);
+	return n;
+}
+
+/*
+ * The position, among the bucketed rows, of the row that re-seeds the next
+ * empty cluster (nheap > 0).
+ */
+static inline size_t
+embq_reseed_next(const size_t *offsets, size_t *size, size_t *heap, size_t nheap, uint64_t *rng)
+{
+	size_t		largest = heap[0];
+	size_t		pos = offsets[largest] +
+		embq_random_next(rng) % (offsets[largest + 1] - offsets[largest]);
+
+	size[largest] = (size[largest] + 1) / 2;
+	embq_reseed_sift(heap, nheap, 0, size);
+	return pos;
+}
+
 /* Bytes of workspace embq_kmeans_train needs (the caller allocates it). */
 extern size_t embq_kmeans_workspace(size_t n, size_t dim, size_t k);
 
