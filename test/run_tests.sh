@@ -25,18 +25,18 @@
 #   (EMBQ_TEST_DATA, which points single test runs at another copy of test/data, is
 #   ignored here: the run tests the repository's own copy and reads nothing beside it)
 #   EMBQ_KEEP_TMP=1    keep the temp dir (build copy, logs, cluster data) for debugging
-#   EMBQ_SUITE_TIMEOUT seconds allowed per step (default 600)
-#   EMBQ_TOTAL_TIMEOUT seconds for the whole run, apt-get included (default 1080 = 18 min);
+#   EMBQ_SUITE_TIMEOUT seconds allowed per step (default 900)
+#   EMBQ_TOTAL_TIMEOUT seconds for the whole run, apt-get included (default 1500 = 25 min);
 #                      a step gets min(EMBQ_SUITE_TIMEOUT, time left), so a hang cannot
-#                      push CI past 20 minutes
+#                      push CI past 25 minutes
 #   EMBQ_NO_APT=1      never call apt-get (just report what is missing)
 
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 PG_MAJOR="${EMBQ_PG_MAJOR:-15}"
-SUITE_TIMEOUT="${EMBQ_SUITE_TIMEOUT:-600}"
-DEADLINE=$((SECONDS + ${EMBQ_TOTAL_TIMEOUT:-1080}))
+SUITE_TIMEOUT="${EMBQ_SUITE_TIMEOUT:-900}"
+DEADLINE=$((SECONDS + ${EMBQ_TOTAL_TIMEOUT:-1500}))
 NPROC="$(nproc 2>/dev/null || echo 2)"
 PKGS=(build-essential "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libipc-run-perl python3-numpy)
 SYS_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
