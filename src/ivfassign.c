@@ -83,13 +83,15 @@ AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 	/* chunks small enough that a cancel acts promptly with many lists */
 	int			step = (int) Min(EMBQ_KMEANS_CODE_CHUNK,
 								 embq_kmeans_check_rows(bs->lists, info->dims));
+	/* bitvec: a hamming distance costs about a byte's worth of work a byte */
+	int			bitstep = (int) Min(256, embq_kmeans_check_rows(bs->lists, info->codesize));
 
 	if (IVF_METRIC_IS_BIT(info->metric))
 	{
 		for (int i = 0; i < n; i++)
 		{
 			out[i] = IvfNearestList(info, codes + (Size) i * cs, bs->centroids, bs->lists);
-			if ((i & 255) == 255)
+			if ((i + 1) % bitstep == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
 		return;

@@ -401,6 +401,30 @@ TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 }
 
 /*
+ * Move a uniform random keep of the sample's rows to its first slots (a
+ * partial Fisher-Yates shuffle): the first slots of a reservoir hold the
+ * table's first rows more often than its later ones.
+ */
+static void
+KeepRandomSlots(IvfBuildState *bs, int keep)
+{
+	Size		cs = bs->info.codesize;
+	char	   *tmp = palloc(cs);
+
+	for (int i = 0; i < keep; i++)
+	{
+		int			j = i + (int) (embq_random_next(&bs->rng) % (uint64) (bs->sample_count - i));
+
+		if (j == i)
+			continue;
+		memcpy(tmp, bs->sample + (Size) i * cs, cs);
+		memcpy(bs->sample + (Size) i * cs, bs->sample + (Size) j * cs, cs);
+		memcpy(bs->sample + (Size) j * cs, tmp, cs);
+	}
+	pfree(tmp);
+}
+
+/*
  * Keep only as many sample rows as training the lists can take within
  * maintenance_work_mem (the lists may have grown with the real row count
  * since the reservoir was sized), but at least 4 per list, else fail.
@@ -416,6 +440,7 @@ FitSample(IvfBuildState *bs)
 		return;
 	if (fit < Min(bs->sample_count, 4 * bs->lists))
 		ReportTrainingMemory(&bs->info, Min(bs->sample_count, 4 * bs->lists), bs->lists, floats);
+	KeepRandomSlots(bs, fit);
 	bs->sample_count = bs->sample_alloc = fit;
 	bs->sample = repalloc_huge(bs->sample, (Size) fit * bs->info.codesize);
 }
@@ -708,6 +733,11 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (!(opts && opts->lists > 0))
 		bs.lists = DerivedLists(&bs.info, opts, bs.rows_seen, bs.gpu != NULL, true);
 	bs.lists = (int) Max(1, Min((double) bs.lists, bs.rows_seen));
+	/* the lists asked for need 4 sample rows each, which the memory cap may have cut */
+	if (opts && opts->lists > 0 && bs.sample_count < Min((double) wanted, bs.rows_seen) &&
+		bs.sample_count < Min(bs.rows_seen, 4.0 * bs.lists))
+		ReportTrainingMemory(&bs.info, (int) Min(bs.rows_seen, 4.0 * bs.lists), bs.lists,
+							 bs.gpu != NULL);
 	/* k-means needs at least one sample row per list */
 	if (bs.sample_count > 0)
 		bs.lists = Min(bs.lists, bs.sample_count);
