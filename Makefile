@@ -33,6 +33,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# A server built with a newer compiler (PostgreSQL 18 from PyPI, say) passes
+# warning flags an older gcc rejects: drop the ones this compiler lacks.
+UNKNOWN_CFLAGS := $(foreach f,-Wmissing-variable-declarations,$(if $(shell $(CC) -Werror $(f) -E -x c /dev/null >/dev/null 2>&1 || echo no),$(f)))
+override CFLAGS := $(filter-out $(UNKNOWN_CFLAGS),$(CFLAGS))
+
 # The GPU library (cuda/): built where nvcc exists, unless NO_CUDA=1; loaded
 # by the extension at run time only, so a build without it works on the CPU.
 NVCC ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))

@@ -132,7 +132,11 @@ VacuumChain(Relation index, const IvfMetaPageData *meta, int list, bool codes,
 		IvfPageOpaque opaque;
 		int			n;
 
+#if PG_VERSION_NUM >= 180000
+		vacuum_delay_point(false);
+#else
 		vacuum_delay_point();
+#endif
 		LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
 		opaque = IvfPageGetOpaque(BufferGetPage(buf));
 		if (!callback)
