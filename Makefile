@@ -7,7 +7,7 @@ MODULE_big = embq
 DATA = sql/embq--$(EXTVERSION).sql
 
 # Kernels: plain C, no PostgreSQL header (unit-tested on their own).
-KERNEL_OBJS = src/bitkernels.o src/planekernels.o src/densekernels.o src/int8kernels.o src/quantkernels.o \
+KERNEL_OBJS = src/bitkernels.o src/planekernels.o src/densekernels.o src/int8kernels.o src/itemkernels.o src/quantkernels.o \
 	src/residualkernels.o src/dispatch.o src/kmeans.o
 # PostgreSQL glue: types, functions, operators.
 GLUE_OBJS = src/embq.o src/gpu.o src/bitvec.o src/i8vec.o src/quantize.o src/distance.o \
@@ -19,7 +19,7 @@ OBJS = $(KERNEL_OBJS) $(GLUE_OBJS) $(IVF_OBJS)
 
 HEADERS = src/kernels.h cuda/embq_gpu.h
 
-REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf ivf_parallel ivf_extreme gpu
+REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf ivf_flat ivf_parallel ivf_extreme gpu
 
 # TAP tests run by `make prove_installcheck` (not by installcheck).
 PROVE_TESTS = test/t/*.pl

@@ -42,9 +42,9 @@ FROM generate_series(1, 20) qid,
               FROM generate_series(1, 32) j) a2;
 
 -- one index per operator class, with different list counts
-CREATE INDEX ivf_items_l2 ON ivf_items USING embq_ivf (e) WITH (lists = 20);
-CREATE INDEX ivf_items_ip ON ivf_items USING embq_ivf (e i8vec_ip_ops) WITH (lists = 5);
-CREATE INDEX ivf_items_cos ON ivf_items USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 50, sample_rows = 1000);
+CREATE INDEX ivf_items_l2 ON ivf_items USING embq_ivf (e) WITH (lists = 20, layout = signs);
+CREATE INDEX ivf_items_ip ON ivf_items USING embq_ivf (e i8vec_ip_ops) WITH (lists = 5, layout = signs);
+CREATE INDEX ivf_items_cos ON ivf_items USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 50, sample_rows = 1000, layout = signs);
 CREATE INDEX ivf_items_ham ON ivf_items USING embq_ivf (b) WITH (lists = 10);
 CREATE INDEX ivf_items_bip ON ivf_items USING embq_ivf (b bitvec_ip_ops) WITH (lists = 20);
 SELECT c.relname, opc.opcname, c.reloptions
@@ -548,7 +548,7 @@ DROP INDEX ivf_items_ham;
 CREATE INDEX CONCURRENTLY ivf_items_ham ON ivf_items USING embq_ivf (b) WITH (lists = 10);
 SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'ivf_items_ham'::regclass;
 DROP INDEX ivf_items_cos;
-CREATE INDEX CONCURRENTLY ivf_items_cos ON ivf_items USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 50);
+CREATE INDEX CONCURRENTLY ivf_items_cos ON ivf_items USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 50, layout = signs);
 SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'ivf_items_cos'::regclass;
 REINDEX INDEX CONCURRENTLY ivf_items_bip;
 SET enable_seqscan = off;

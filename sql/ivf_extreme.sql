@@ -51,15 +51,47 @@ BEGIN
     RETURN r;
 END
 $$ LANGUAGE plpgsql;
-CREATE TEMP TABLE idx AS
-  SELECT id, op, ext_top(v, op, 5) AS top
-    FROM ext, (VALUES ('<->'), ('<#>'), ('<=>')) o(op)
-   WHERE id % 50 = 0 OR id > 10190;
+-- the top 5 of sample rows by the index (as the session's settings give
+-- it), then by a sequential scan: per operator, how many agree
+CREATE FUNCTION ext_compare() RETURNS TABLE (op text, queries bigint, equal bigint) AS $$
+BEGIN
+    CREATE TEMP TABLE idx AS
+      SELECT e.id, o.op, ext_top(e.v, o.op, 5) AS top
+        FROM ext e, (VALUES ('<->'), ('<#>'), ('<=>')) o(op)
+       WHERE e.id % 50 = 0 OR e.id > 10190;
+    PERFORM set_config('enable_seqscan', 'on', true);
+    PERFORM set_config('enable_indexscan', 'off', true);
+    RETURN QUERY SELECT i.op, count(*), count(*) FILTER (WHERE i.top = ext_top(e.v, i.op, 5))
+      FROM idx i JOIN ext e USING (id) GROUP BY i.op ORDER BY i.op;
+    DROP TABLE idx;
+END
+$$ LANGUAGE plpgsql SET enable_seqscan = off;
+SELECT * FROM ext_compare();
 RESET enable_seqscan;
-SET enable_indexscan = off;
-SELECT op, count(*) AS queries, count(*) FILTER (WHERE top = ext_top(v, op, 5)) AS equal
-  FROM idx JOIN ext USING (id) GROUP BY op ORDER BY op;
-RESET enable_indexscan;
+
+-- the same with the signs layout (sign-bit items rescored from the codes,
+-- whose scores were NaN here); at 16 dimensions auto chose flat above
+SELECT c.relname, i.layout FROM pg_class c, LATERAL embq_ivf_info(c.oid) i
+ WHERE c.relname LIKE 'ext\_%' AND c.relam <> 403 ORDER BY 1;
+ALTER INDEX ext_l2 SET (layout = signs);
+ALTER INDEX ext_ip SET (layout = signs);
+ALTER INDEX ext_cos SET (layout = signs);
+REINDEX TABLE ext;
+SELECT c.relname, i.layout FROM pg_class c, LATERAL embq_ivf_info(c.oid) i
+ WHERE c.relname LIKE 'ext\_%' AND c.relam <> 403 ORDER BY 1;
+SET enable_seqscan = off;
+SELECT * FROM ext_scan_ok('[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]');
+SELECT * FROM ext_scan_ok((SELECT v FROM ext WHERE id = 0));
+SELECT * FROM ext_scan_ok((SELECT v FROM ext WHERE id = 10007));
+SELECT count(*) FILTER (WHERE (SELECT e2.id FROM ext e2 ORDER BY e2.v <-> e1.v LIMIT 1) = e1.id) AS l2_self,
+       count(*)
+  FROM ext e1 WHERE id = 0 OR id > 10000;
+-- every candidate rescored, so the first rows must be exact whatever the
+-- sign bits of such rows estimate
+SET embq.rescore_factor = 1000;
+SELECT * FROM ext_compare();
+RESET enable_seqscan;
+RESET embq.rescore_factor;
 
 -- bitvec <#> real[] with huge query values: the float sums may overflow
 CREATE TABLE extb (id int, b bitvec(64));

@@ -58,6 +58,8 @@ embq_reduce_lanes(const double *lanes)
 		.i8_dot3 = embq_i8_dot3_##suffix, \
 		.f32_i8_dot = embq_f32_i8_dot_##suffix, \
 		.f32_i8_l2sq = embq_f32_i8_l2sq_##suffix, \
+		.f32_i8_dot_items = embq_f32_i8_dot_items_##suffix, \
+		.f32_i8_l2sq_items = embq_f32_i8_l2sq_items_##suffix, \
 		.f32_sqnorm = embq_f32_sqnorm_##suffix, \
 		.f32_dot = embq_f32_dot_##suffix, \
 		.f32_dots = embq_f32_dots_##suffix, \

@@ -218,7 +218,7 @@ embq_f32_i8_dot_avx2(const float *q, const int8_t *c, size_t n)
 	StoreLanes256(lanes, acc);
 	for (; j < n; j++)
 		lanes[j % EMBQ_FLOAT_LANES] += (double) q[j] * (double) c[j];
-	return embq_reduce_lanes(lanes);
+	return EmbqReduceLanes256(lanes);
 }
 
 /* AVX2 squared L2 between a float query and scale * codes. */
@@ -248,7 +248,7 @@ embq_f32_i8_l2sq_avx2(const float *q, const int8_t *c, float scale, size_t n)
 
 		lanes[j % EMBQ_FLOAT_LANES] += d * d;
 	}
-	return embq_reduce_lanes(lanes);
+	return EmbqReduceLanes256(lanes);
 }
 
 /* AVX2 squared norm of a float vector. */
@@ -272,7 +272,7 @@ embq_f32_sqnorm_avx2(const float *q, size_t n)
 	StoreLanes256(lanes, acc);
 	for (; j < n; j++)
 		lanes[j % EMBQ_FLOAT_LANES] += (double) q[j] * (double) q[j];
-	return embq_reduce_lanes(lanes);
+	return EmbqReduceLanes256(lanes);
 }
 
 /* Horizontal sum of sixteen int32 lanes into int64 (the int32 sum could overflow). */
@@ -305,7 +305,7 @@ embq_f32_dot_avx2(const float *a, const float *b, size_t n)
 	StoreLanes256(lanes, acc);
 	for (; j < n; j++)
 		lanes[j % EMBQ_FLOAT_LANES] += (double) a[j] * (double) b[j];
-	return embq_reduce_lanes(lanes);
+	return EmbqReduceLanes256(lanes);
 }
 
 /* Mask selecting the first len (< 32) bytes. */
@@ -393,15 +393,11 @@ Load16(const float *q, const int8_t *c, size_t len, __m512d *qv, __m512d *cv)
 	cv[1] = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(ci, 1));
 }
 
-/* Store two 8-lane accumulators as the 16 canonical lanes and reduce. */
+/* Reduce two 8-lane accumulators, the 16 canonical lanes. */
 EMBQ_TARGET_AVX512 static inline double
 ReduceAcc512(const __m512d *acc)
 {
-	double		lanes[EMBQ_FLOAT_LANES];
-
-	_mm512_storeu_pd(lanes, acc[0]);
-	_mm512_storeu_pd(lanes + 8, acc[1]);
-	return embq_reduce_lanes(lanes);
+	return EmbqReduce512(acc[0], acc[1]);
 }
 
 /*

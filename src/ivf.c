@@ -35,6 +35,13 @@ int			embq_ivf_rescore_factor = 4;
 
 static relopt_kind ivf_relopt_kind;
 
+static relopt_enum_elt_def ivf_layout_values[] = {
+	{"auto", IVF_LAYOUT_AUTO},
+	{"signs", IVF_LAYOUT_SIGNS},
+	{"flat", IVF_LAYOUT_FLAT},
+	{(const char *) NULL}
+};
+
 /* Register the reloptions and GUCs (from _PG_init). */
 void
 IvfInitGucs(void)
@@ -46,6 +53,12 @@ IvfInitGucs(void)
 	add_int_reloption(ivf_relopt_kind, "sample_rows",
 					  "Rows sampled to train the centroids (0: 50 per list)",
 					  0, 0, INT_MAX, AccessExclusiveLock);
+	add_enum_reloption(ivf_relopt_kind, "layout",
+					   "How data pages hold i8vec codes: flat (the codes, scored exactly), "
+					   "signs (residual sign bits, rescored from the codes), or auto",
+					   ivf_layout_values, IVF_LAYOUT_AUTO,
+					   "Valid values are \"auto\", \"flat\" and \"signs\".",
+					   AccessExclusiveLock);
 
 	DefineCustomIntVariable("embq.probes", "Lists an embq_ivf scan probes first.",
 							"More probes give better recall and slower scans.",
@@ -63,13 +76,14 @@ IvfInitGucs(void)
 							NULL, NULL, NULL);
 }
 
-/* Parse WITH (lists = ..., sample_rows = ...). */
+/* Parse WITH (lists = ..., sample_rows = ..., layout = ...). */
 static bytea *
 ivfoptions(Datum reloptions, bool validate)
 {
 	static const relopt_parse_elt tab[] = {
 		{"lists", RELOPT_TYPE_INT, offsetof(IvfOptions, lists)},
 		{"sample_rows", RELOPT_TYPE_INT, offsetof(IvfOptions, sample_rows)},
+		{"layout", RELOPT_TYPE_ENUM, offsetof(IvfOptions, layout)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, ivf_relopt_kind,
@@ -287,8 +301,8 @@ embq_ivf_info(PG_FUNCTION_ARGS)
 	Relation	index = try_relation_open(indexoid, AccessShareLock);
 	IvfMetaPageData meta;
 	TupleDesc	tupdesc;
-	Datum		values[7];
-	bool		nulls[7] = {false};
+	Datum		values[8];
+	bool		nulls[8] = {false};
 	static const char *const metrics[] = {"", "hamming", "bit_ip", "l2", "ip", "cosine"};
 
 	if (index == NULL)
@@ -311,6 +325,7 @@ embq_ivf_info(PG_FUNCTION_ARGS)
 	values[4] = CStringGetTextDatum((meta.build_path & IVF_BUILD_GPU_TRAIN) ? "gpu" : "cpu");
 	values[5] = CStringGetTextDatum((meta.build_path & IVF_BUILD_GPU_ASSIGN) ? "gpu" : "cpu");
 	values[6] = Int32GetDatum(meta.build_workers);
+	values[7] = CStringGetTextDatum(meta.codecapacity == 0 ? "flat" : "signs");
 	relation_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -77,6 +77,25 @@
 #define PROGRESS_IVF_PHASE_TRAIN_GPU	6
 #define PROGRESS_IVF_PHASE_ASSIGN_GPU	7
 
+/*
+ * Layouts of an i8vec index (WITH (layout = ...)).  signs: a data page item
+ * is an IvfCoarseItem and the codes sit on code pages, rescored; flat: a
+ * data page item is the code itself, so the coarse pass is exact (as for
+ * bitvec, which is always flat).  The metapage tells them apart by
+ * codecapacity (0: flat), so indexes built before the option read as before.
+ */
+#define IVF_LAYOUT_AUTO		0
+#define IVF_LAYOUT_SIGNS	1
+#define IVF_LAYOUT_FLAT		2
+
+/*
+ * auto picks flat up to this many dimensions.  See docs/DESIGN.md: scoring
+ * a whole int8 code costs about as much per row as a sign-bit item plus
+ * its share of rescoring at low dimensions, and reaches the codes' own
+ * recall; above, the sign bits read several times fewer bytes.
+ */
+#define IVF_FLAT_MAX_AUTO_DIM	256
+
 /* IvfMetaPageData.build_path bits: which steps ran on the GPU */
 #define IVF_BUILD_GPU_TRAIN		1
 #define IVF_BUILD_GPU_ASSIGN	2
@@ -157,6 +176,9 @@ typedef struct IvfCoarseItem
 	uint8		mask[FLEXIBLE_ARRAY_MEMBER];	/* residual sign bits, LSB-first */
 } IvfCoarseItem;
 
+/* Whether an index's coarse pass scores the codes themselves (no rescoring). */
+#define IvfIsFlat(info) ((info)->codecapacity == 0)
+
 #define IVF_LIST_SIZE(codesize) MAXALIGN(offsetof(IvfListData, centroid) + (codesize))
 
 /* Index options (WITH (...)) */
@@ -165,6 +187,7 @@ typedef struct IvfOptions
 	int32		vl_len_;		/* varlena header (do not touch directly!) */
 	int			lists;			/* 0 = derived from the row count */
 	int			sample_rows;	/* 0 = 50 per list */
+	int			layout;			/* IVF_LAYOUT_* */
 } IvfOptions;
 
 /* GUCs */
@@ -180,7 +203,8 @@ typedef struct IvfInfo
 	int			codesize;
 	int			itemsize;		/* data page item: the code, or an IvfCoarseItem */
 	int			capacity;
-	int			codecapacity;	/* 0: no code pages (bitvec) */
+	int			codecapacity;	/* 0: no code pages (bitvec, flat i8vec): the
+								 * coarse pass is exact */
 	const EmbqKernels *kern;
 } IvfInfo;
 
@@ -206,6 +230,9 @@ typedef struct IvfQuery
 	double		step;
 	double		total;
 	uint64	   *sums;			/* plane_sums output, one page's items */
+	/* flat i8vec, real[] query: kernel outputs, one page's items */
+	double	   *dots;
+	int64	   *norms;
 } IvfQuery;
 
 /*
@@ -257,9 +284,10 @@ CodeScale(const char *code)
 /* ivfutils.c */
 extern IvfCache *IvfGetCache(Relation index);
 extern int	IvfCodeSize(int metric, int dims);
-extern int	IvfItemSize(int metric, int dims);
+extern int	IvfItemSize(int metric, int dims, bool flat);
 extern int	IvfCapacity(int itemsize);
-extern void IvfInfoFor(int metric, int dims, IvfInfo *info);
+extern void IvfInfoFor(int metric, int dims, bool flat, IvfInfo *info);
+extern bool IvfChooseFlat(int metric, int dims, int layout);
 extern int	IvfDirPerPage(int codesize);
 extern int	IvfMetricOf(Relation index);
 extern void IvfInitPage(Page page, uint16 flags);
@@ -273,7 +301,7 @@ extern double IvfCoarseDistance(const IvfQuery *q, const char *code);
 extern double IvfExactDistance(const IvfQuery *q, const char *code);
 extern void IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 							 BlockNumber codeblk, int codeoff, char *item);
-extern double IvfQueryCentroidDot(const IvfQuery *q, const char *centroid);
+extern void IvfQueryCentroidDots(const IvfQuery *q, const char *centroids, int lists, double *out);
 extern double IvfCentroidRank(const IvfInfo *info, double dot, double csqnorm);
 extern void IvfScoreItems(const IvfQuery *q, const char *items, int n, double qc, double *out);
 extern int	IvfRescoreBatch(int dims, int codecapacity, int factor);

@@ -54,6 +54,16 @@ IndexDims(Relation index, int metric)
 	return dims;
 }
 
+/* Whether the index stores its codes flat, from WITH (layout = ...). */
+static bool
+IndexFlat(Relation index)
+{
+	IvfOptions *opts = (IvfOptions *) index->rd_options;
+	int			metric = IvfMetricOf(index);
+
+	return IvfChooseFlat(metric, IndexDims(index, metric), opts ? opts->layout : IVF_LAYOUT_AUTO);
+}
+
 /*
  * Lists for a row count: 2 * sqrt(rows).  A scan's cost is the lists it
  * ranks plus the rows it scores, which this balances, and training (whose
@@ -698,7 +708,8 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	memset(&bs, 0, sizeof(bs));
 	bs.heap = heap;
 	bs.index = index;
-	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)), &bs.info);
+	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)),
+			   IndexFlat(index), &bs.info);
 	bs.rng = UINT64CONST(0x9E3779B97F4A7C15);
 	/* the GPU, if embq.gpu allows and one is usable (errors when on and none is) */
 	bs.gpu = EmbqGpuForWork();
@@ -807,7 +818,7 @@ ivfbuildempty(Relation index)
 	IvfWriter  *writer;
 	char	   *centroid;
 
-	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)), &info);
+	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)), IndexFlat(index), &info);
 	dir_per_page = IvfDirPerPage(info.codesize);
 	centroid = palloc0(info.codesize);
 

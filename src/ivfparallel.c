@@ -61,6 +61,7 @@ typedef struct IvfShared
 	Oid			indexrelid;
 	bool		isconcurrent;
 	int			dims;
+	bool		flat;			/* the index's layout (IvfInfo) */
 	int			lists;
 	int			participants;	/* sort runs: workers asked for + the leader */
 	int			train_rows_max; /* sample rows the training area holds */
@@ -348,6 +349,7 @@ IvfBeginParallel(IvfBuildState *bs, IndexInfo *indexInfo, bool train)
 	shared->indexrelid = RelationGetRelid(bs->index);
 	shared->isconcurrent = indexInfo->ii_Concurrent;
 	shared->dims = bs->info.dims;
+	shared->flat = IvfIsFlat(&bs->info);
 	shared->lists = bs->lists;
 	shared->participants = participants;
 	shared->train_rows_max = train ? bs->sample_count : 0;
@@ -573,7 +575,7 @@ IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	bs.index = index_open(shared->indexrelid, indexLockmode);
 	tuplesort_attach_shared(sharedsort, seg);
 
-	IvfInfoFor(IvfMetricOf(bs.index), shared->dims, &bs.info);
+	IvfInfoFor(IvfMetricOf(bs.index), shared->dims, shared->flat, &bs.info);
 	bs.lists = shared->lists;
 	area = shm_toc_lookup(toc, IVF_KEY_TRAIN, true);
 	if (area)

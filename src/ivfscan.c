@@ -62,6 +62,15 @@ typedef struct IvfCandidate
 #define IVF_KEPT_BATCHES 8
 
 /*
+ * Candidates the first pass of an exact scan (bitvec, flat i8vec) keeps:
+ * its rows come back in coarse order, which is exact, so keeping the 100
+ * nearest serves a LIMIT of up to 100 from one pass with a bounded heap,
+ * instead of collecting every probed row and ordering them.  A scan that
+ * wants more rows scans the segment again for the rest (ProbeRest).
+ */
+#define IVF_EXACT_KEPT 100
+
+/*
  * A rescoring batch serves the next IVF_BATCH_ROWS rows.  It rescores
  * candidates in rounds of half a batchsize, nearest by coarse score first:
  * two rounds (batchsize candidates), then one more at a time, up to
@@ -214,27 +223,25 @@ static void
 OrderLists(IvfScanOpaque so, const IvfCache *cache)
 {
 	/* the relcache may drop its cache between calls: keep what scans need */
-	so->list_dot = palloc(sizeof(double) * so->lists);
+	so->list_dot = palloc0(sizeof(double) * so->lists);
 	so->ranks = palloc(sizeof(IvfListRank) * so->lists);
 	so->list_order = palloc(sizeof(int) * so->lists);
 
+	/* one dot product per list ranks it and serves its rows' estimates */
+	if (!so->nullquery && !IVF_METRIC_IS_BIT(so->info.metric))
+		IvfQueryCentroidDots(&so->query, cache->centroids, so->lists, so->list_dot);
 	for (int i = 0; i < so->lists; i++)
 	{
 		const char *centroid = cache->centroids + (Size) i * cache->meta.codesize;
 		double		rank;
 
-		so->list_dot[i] = 0;
 		if (so->nullquery)
 			rank = 0;
 		else if (IVF_METRIC_IS_BIT(so->info.metric))
 			rank = so->query.asymmetric ? IvfExactDistance(&so->query, centroid)
 				: IvfCoarseDistance(&so->query, centroid);
 		else
-		{
-			/* one dot product per list ranks it and serves its rows' estimates */
-			so->list_dot[i] = IvfQueryCentroidDot(&so->query, centroid);
 			rank = IvfCentroidRank(&so->info, so->list_dot[i], cache->csqnorm[i]);
-		}
 		so->ranks[i].rank = rank;
 		so->ranks[i].list = i;
 	}
@@ -426,8 +433,9 @@ ScanLists(IndexScanDesc scan, IvfScanOpaque so, int from, int upto, IvfScanMode 
 }
 
 /*
- * Probe the next lists: a new segment of candidates.  A rescoring scan
- * keeps only the keep nearest of them, and notes whether there were more.
+ * Probe the next lists: a new segment of candidates.  The scan keeps only
+ * the keep nearest of them (all when keep is 0), and notes whether there
+ * were more.
  */
 static bool
 ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
@@ -438,9 +446,9 @@ ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
 	so->seg_first = so->probed;
 	so->probed = Min(so->max_probes, so->probed + Max(1, embq_ivf_probes));
 	NextLists(so, so->probed);
-	ScanLists(scan, so, so->seg_first, so->probed, so->rescore ? IVF_SCAN_TOP : IVF_SCAN_ALL);
+	ScanLists(scan, so, so->seg_first, so->probed, so->keep > 0 ? IVF_SCAN_TOP : IVF_SCAN_ALL);
 	pgstat_count_index_scan(scan->indexRelation);
-	so->rest_pending = so->rescore && so->ncands == so->keep;
+	so->rest_pending = so->keep > 0 && so->ncands == so->keep;
 	if (so->rest_pending)
 		so->cut = so->cands[0];
 	/* a min-heap when first needed: a first batch is only selected */
@@ -781,7 +789,8 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 	so->results = pairingheap_allocate(CompareResults, NULL);
 	so->batch = NULL;
 	so->batchcap = 0;
-	so->keep = IVF_KEPT_BATCHES * so->batchsize;
+	/* a scan in any order (NULL query) keeps everything: its scores tie */
+	so->keep = so->rescore ? IVF_KEPT_BATCHES * so->batchsize : so->nullquery ? 0 : IVF_EXACT_KEPT;
 	so->rest_pending = false;
 	so->started = true;
 }

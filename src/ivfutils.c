@@ -28,11 +28,14 @@ IvfCodeSize(int metric, int dims)
 	return IVF_METRIC_IS_BIT(metric) ? (int) EMBQ_BITBYTES(dims) : (int) sizeof(float) + dims;
 }
 
-/* Bytes of one data page item: the code (bitvec) or an IvfCoarseItem (i8vec). */
+/*
+ * Bytes of one data page item: the code (bitvec, flat i8vec) or an
+ * IvfCoarseItem (i8vec with the signs layout).
+ */
 int
-IvfItemSize(int metric, int dims)
+IvfItemSize(int metric, int dims, bool flat)
 {
-	if (IVF_METRIC_IS_BIT(metric))
+	if (IVF_METRIC_IS_BIT(metric) || flat)
 		return IvfCodeSize(metric, dims);
 	/* a multiple of 4, so that the floats of every item are aligned */
 	return (int) TYPEALIGN(4, offsetof(IvfCoarseItem, mask) + EMBQ_BITBYTES(dims));
@@ -49,16 +52,39 @@ IvfCapacity(int itemsize)
 	return Min(cap, PG_UINT16_MAX);
 }
 
-/* The scoring context and page geometry of a metric and dimension. */
-void
-IvfInfoFor(int metric, int dims, IvfInfo *info)
+/*
+ * Whether an index of a metric and dimension stores its codes flat, from
+ * its layout option: bitvec always does; auto chooses flat for i8vec up to
+ * IVF_FLAT_MAX_AUTO_DIM dimensions.
+ */
+bool
+IvfChooseFlat(int metric, int dims, int layout)
 {
+	if (IVF_METRIC_IS_BIT(metric))
+	{
+		if (layout == IVF_LAYOUT_SIGNS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("embq_ivf layout \"signs\" applies only to i8vec columns"),
+					 errdetail("A bitvec index always scores the codes themselves.")));
+		return true;
+	}
+	if (layout == IVF_LAYOUT_AUTO)
+		return dims <= IVF_FLAT_MAX_AUTO_DIM;
+	return layout == IVF_LAYOUT_FLAT;
+}
+
+/* The scoring context and page geometry of a metric, dimension and layout. */
+void
+IvfInfoFor(int metric, int dims, bool flat, IvfInfo *info)
+{
+	flat = flat || IVF_METRIC_IS_BIT(metric);
 	info->metric = metric;
 	info->dims = dims;
 	info->codesize = IvfCodeSize(metric, dims);
-	info->itemsize = IvfItemSize(metric, dims);
+	info->itemsize = IvfItemSize(metric, dims, flat);
 	info->capacity = IvfCapacity(info->itemsize);
-	info->codecapacity = IVF_METRIC_IS_BIT(metric) ? 0 : IvfCapacity(info->codesize);
+	info->codecapacity = flat ? 0 : IvfCapacity(info->codesize);
 	info->kern = embq_kernels();
 }
 
@@ -290,8 +316,14 @@ IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q)
 			memcpy(q->code, &scale, sizeof(float));
 		}
 	}
-	if (!IVF_METRIC_IS_BIT(info->metric))
+	/* the bit planes score sign-bit items; a flat index scores codes */
+	if (!IvfIsFlat(info))
 		IvfQueryPlanes(q);
+	else if (q->asymmetric && !IVF_METRIC_IS_BIT(info->metric))
+	{
+		q->dots = palloc(sizeof(double) * info->capacity);
+		q->norms = palloc(sizeof(int64) * info->capacity);
+	}
 }
 
 /* NaN (cosine with a zero vector) ranks last. */
@@ -468,23 +500,29 @@ IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
 	}
 }
 
-/* q . c for a list's centroid: the per-list term of the i8vec estimate. */
-double
-IvfQueryCentroidDot(const IvfQuery *q, const char *centroid)
+/*
+ * q . c for each of the lists centroids (i8vec codes, packed): what ranks
+ * the lists, and the per-list term of the signs layout's estimate.
+ */
+void
+IvfQueryCentroidDots(const IvfQuery *q, const char *centroids, int lists, double *out)
 {
 	const IvfInfo *info = q->info;
-	const EmbqKernels *k = info->kern;
+	int32	   *dots = palloc(sizeof(int32) * lists);
 
 	/*
 	 * A real[] query uses its int8 code too: ranking hundreds of lists with
-	 * integer dot products is several times cheaper than float against int8,
-	 * and the per-list term of a coarse estimate needs no more precision
-	 * than the query's code gives its per-row term.
+	 * integer dot products (one blocked kernel call for all of them) is
+	 * several times cheaper than float against int8, and the per-list term
+	 * of a coarse estimate needs no more precision than the query's code
+	 * gives its per-row term.
 	 */
-	if (IVF_METRIC_IS_BIT(info->metric))
-		return 0;
-	return (double) CodeScale(q->code) * CodeScale(centroid) *
-		(double) k->i8_dot(CodeInt8(q->code), CodeInt8(centroid), info->dims);
+	info->kern->i8_dots(CodeInt8(q->code), info->codesize, 1, CodeInt8(centroids), info->codesize,
+						lists, info->dims, dots);
+	for (int i = 0; i < lists; i++)
+		out[i] = (double) CodeScale(q->code) * CodeScale(centroids + (Size) i * info->codesize) *
+			(double) dots[i];
+	pfree(dots);
 }
 
 /*
@@ -507,6 +545,39 @@ IvfCentroidRank(const IvfInfo *info, double dot, double csqnorm)
 }
 
 /*
+ * IvfExactDistance of a real[] query to n consecutive i8vec codes (the
+ * items of a flat index), a page at a time through the item kernels, which
+ * give the one-row kernels' values bit for bit.
+ */
+static void
+IvfScoreCodes(const IvfQuery *q, const char *items, int n, double *out)
+{
+	const IvfInfo *info = q->info;
+	const EmbqKernels *k = info->kern;
+	const uint8_t *u = (const uint8_t *) items;
+
+	if (info->metric == IVF_METRIC_L2)
+	{
+		k->f32_i8_l2sq_items(q->floats, u, info->itemsize, n, info->dims, out);
+		for (int i = 0; i < n; i++)
+			out[i] = sqrt(out[i]);
+		return;
+	}
+	k->f32_i8_dot_items(q->floats, u, info->itemsize, n, info->dims, q->dots,
+						info->metric == IVF_METRIC_COSINE ? q->norms : NULL);
+	for (int i = 0; i < n; i++)
+	{
+		double		scale = CodeScale(items + (Size) i * info->itemsize);
+
+		if (info->metric == IVF_METRIC_IP)
+			out[i] = -scale * q->dots[i];
+		else
+			out[i] = RankValue(embq_cosine_from_sums(q->dots[i], scale == 0 ? 0 : (double) q->norms[i],
+													 q->qq));
+	}
+}
+
+/*
  * Coarse distances of the query to n consecutive data page items, in
  * ranking order: bitvec, the distance to the code (exact); i8vec, the
  * estimate a * (q' . s) + w * qc + b, where q' is the query's int8 code, s
@@ -520,14 +591,17 @@ IvfScoreItems(const IvfQuery *q, const char *items, int n, double qc, double *ou
 	const IvfInfo *info = q->info;
 	double		scale;
 
-	if (IVF_METRIC_IS_BIT(info->metric))
+	if (IvfIsFlat(info))
 	{
-		for (int i = 0; i < n; i++)
-		{
-			const char *item = items + (Size) i * info->itemsize;
+		if (q->asymmetric && !IVF_METRIC_IS_BIT(info->metric))
+			IvfScoreCodes(q, items, n, out);
+		else
+			for (int i = 0; i < n; i++)
+			{
+				const char *item = items + (Size) i * info->itemsize;
 
-			out[i] = q->asymmetric ? IvfExactDistance(q, item) : IvfCoarseDistance(q, item);
-		}
+				out[i] = q->asymmetric ? IvfExactDistance(q, item) : IvfCoarseDistance(q, item);
+			}
 		return;
 	}
 	info->kern->plane_sums((const uint8_t *) items + offsetof(IvfCoarseItem, mask), info->itemsize,

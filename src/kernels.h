@@ -76,6 +76,18 @@ typedef struct EmbqKernels
 	double		(*f32_i8_dot) (const float *q, const int8_t *c, size_t n);
 	/* sum (q[j] - scale * c[j])^2 in double */
 	double		(*f32_i8_l2sq) (const float *q, const int8_t *c, float scale, size_t n);
+
+	/*
+	 * The same two for n items at items + i * stride, each a float scale
+	 * (unaligned) followed by dims int8 codes, as a flat index's data page
+	 * holds them: dot[i] = f32_i8_dot(q, codes_i) and, when norm is not NULL,
+	 * norm[i] = i8_dot(codes_i, codes_i); out[i] = f32_i8_l2sq(q, codes_i,
+	 * scale_i).  Bit-identical to the one-row kernels, without a call per row.
+	 */
+	void		(*f32_i8_dot_items) (const float *q, const uint8_t *items, size_t stride, size_t n,
+									 size_t dims, double *dot, int64_t *norm);
+	void		(*f32_i8_l2sq_items) (const float *q, const uint8_t *items, size_t stride, size_t n,
+									  size_t dims, double *out);
 	/* sum q[j]^2 in double */
 	double		(*f32_sqnorm) (const float *q, size_t n);
 	/* sum a[j] * b[j] in double, two float vectors */

@@ -21,6 +21,34 @@
 #ifdef EMBQ_X86
 #include <immintrin.h>
 
+/*
+ * embq_reduce_lanes in registers, for the kernels that accumulate the 16
+ * canonical lanes in vectors: the same pairwise additions (lane i + lane
+ * i + w, for w = 8, 4, 2, 1) in the same order, so the same result, without
+ * a call.  From memory (AVX2), or from two 8-lane vectors holding lanes 0-7
+ * and 8-15 (AVX-512).
+ */
+EMBQ_TARGET_AVX2 static inline double
+EmbqReduceLanes256(const double *lanes)
+{
+	__m256d		lo = _mm256_add_pd(_mm256_loadu_pd(lanes), _mm256_loadu_pd(lanes + 8));
+	__m256d		hi = _mm256_add_pd(_mm256_loadu_pd(lanes + 4), _mm256_loadu_pd(lanes + 12));
+	__m256d		s4 = _mm256_add_pd(lo, hi);
+	__m128d		s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+
+	return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
+
+EMBQ_TARGET_AVX512 static inline double
+EmbqReduce512(__m512d lanes0, __m512d lanes8)
+{
+	__m512d		s8 = _mm512_add_pd(lanes0, lanes8);
+	__m256d		s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
+	__m128d		s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+
+	return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
+
 /* Widen 4 int8 codes at p to 4 doubles. */
 EMBQ_TARGET_AVX2 static inline __m256d
 EmbqCodes4ToPd(const int8_t *p)
@@ -50,6 +78,10 @@ extern const uint8_t embq_rev8[256];
 							   int64_t *aa, int64_t *bb, int64_t *ab); \
 	double embq_f32_i8_dot_##suffix(const float *q, const int8_t *c, size_t n); \
 	double embq_f32_i8_l2sq_##suffix(const float *q, const int8_t *c, float scale, size_t n); \
+	void embq_f32_i8_dot_items_##suffix(const float *q, const uint8_t *items, size_t stride, \
+										size_t n, size_t dims, double *dot, int64_t *norm); \
+	void embq_f32_i8_l2sq_items_##suffix(const float *q, const uint8_t *items, size_t stride, \
+										 size_t n, size_t dims, double *out); \
 	double embq_f32_sqnorm_##suffix(const float *q, size_t n); \
 	double embq_f32_dot_##suffix(const float *a, const float *b, size_t n); \
 	void embq_f32_dots_##suffix(const float *x, size_t nx, const float *c, size_t nc, \

@@ -67,6 +67,8 @@ sys.path.insert(0, HERE)
 from load_fvecs import read_fvecs, write_binary  # noqa: E402
 
 TARGET_RECALL = 0.95
+HIGH_RECALL = 0.99      # issue 14: reachable, at a latency no worse than HNSW's
+TARGET_LATENCY = 0.7    # issue 14: embq latency / HNSW latency at TARGET_RECALL <= this
 TARGET_SIZE = 0.25      # embq index size / HNSW index size <= this
 TARGET_BUILD = 5.0      # HNSW build time / embq build time >= this
 
@@ -338,7 +340,7 @@ def report(meta, builds, rows, base, ratios):
              "real[] %.3f ms, vector %.3f ms per query (included in every latency above)." % (
                  base["real[]"], base["vector"]))
     L.append("")
-    L.append("Ratios (targets from issue 3):")
+    L.append("Ratios (targets from issues 3 and 14):")
     L.append("")
     for line in ratios:
         L.append("- " + line)
@@ -350,7 +352,31 @@ def plot(rows, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
-    styles = {"embq_ivf": ("tab:blue", "o", "probes"), "embq_ivf rescore_factor=1": ("tab:cyan", "v", "probes"),
+    plot_ax(ax, rows, title)
+    fig.tight_layout()
+    fig.savefig(path)
+    log("plot written to %s" % path)
+
+
+def plot_panels(jsons, path):
+    """One panel per results.json (one data shape each), side by side."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(jsons), figsize=(7 * len(jsons), 6), dpi=110, squeeze=False)
+    for ax, jp in zip(axes[0], jsons):
+        j = json.load(open(jp))
+        m = j["meta"]
+        plot_ax(ax, j["rows"], "%d x %d (%s), %d queries, %s" % (
+            m["rows"], m["dim"], m.get("label", "?"), m["nq"], m["date"][:10]))
+    fig.tight_layout()
+    fig.savefig(path)
+    log("plot written to %s" % path)
+
+
+def plot_ax(ax, rows, title):
+    styles = {"embq_ivf flat": ("tab:blue", "o", "probes"), "embq_ivf signs": ("tab:purple", "D", "probes"),
+              "embq_ivf signs rescore_factor=1": ("tab:cyan", "v", "probes"),
               "pgvector HNSW": ("tab:red", "s", "ef_search"), "pgvector IVFFlat": ("tab:green", "^", "probes")}
     for name, (color, marker, knob) in styles.items():
         pts = [r for r in rows if r["method"] == name]
@@ -371,10 +397,8 @@ def plot(rows, path, title):
     ax.set_ylabel("mean latency per query, ms (client wall time, log scale)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
+    ax.axvline(HIGH_RECALL, color="lightgray", linestyle=":", zorder=0)
     ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path)
-    log("plot written to %s" % path)
 
 
 # ---------------------------------------------------------------- main
@@ -388,9 +412,14 @@ def main():
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--exact-passes", type=int, default=1, help="timed passes for the exact seq scans")
     ap.add_argument("--mwm", default="2GB", help="maintenance_work_mem for every build")
+    ap.add_argument("--embq-layouts", default="flat,signs",
+                    help="embq_ivf indexes to build, one per WITH (layout = ...) value")
     ap.add_argument("--embq-probes", default="8,16,32,48,64,80,96,128")
-    ap.add_argument("--embq-rf1-probes", default="80", help="probes also run with rescore_factor 1")
+    ap.add_argument("--embq-flat-probes", default=None, help="probes for layout flat (default --embq-probes)")
+    ap.add_argument("--embq-rf1-probes", default="", help="probes also run with rescore_factor 1 (signs)")
     ap.add_argument("--hnsw-ef", default="10,20,40,80,120,160")
+    ap.add_argument("--no-ivfflat", action="store_true", help="skip pgvector IVFFlat")
+    ap.add_argument("--label", default="MiniLM-derived", help="what the data are, for the plot title")
     ap.add_argument("--ivf-probes", default="1,2,4,8,16,32,64")
     ap.add_argument("--ivfflat-lists", type=int, default=None, help="default rows/1000")
     ap.add_argument("--no-exact-vector", action="store_true", help="skip the pgvector exact seq scan")
@@ -400,11 +429,16 @@ def main():
     ap.add_argument("--outdir", default="/tmp/embq_idxbench")
     ap.add_argument("--plot", default=os.path.join(HERE, "..", "..", "docs", "index_recall_latency.png"))
     ap.add_argument("--replot", metavar="RESULTS.json", help="only redraw --plot from a previous run's JSON")
+    ap.add_argument("--panels", metavar="A.json,B.json", help="only draw --plot with one panel per results JSON")
     a = ap.parse_args()
+    if a.panels:
+        plot_panels(a.panels.split(","), a.plot)
+        return
     if a.replot:
         j = json.load(open(a.replot))
-        plot(j["rows"], a.plot, "recall@10 vs latency, %d x %d (MiniLM-derived), %d queries, 1 backend, %s" % (
-            j["meta"]["rows"], j["meta"]["dim"], j["meta"]["nq"], j["meta"]["date"][:10]))
+        plot(j["rows"], a.plot, "recall@10 vs latency, %d x %d (%s), %d queries, 1 backend, %s" % (
+            j["meta"]["rows"], j["meta"]["dim"], j["meta"].get("label", a.label), j["meta"]["nq"],
+            j["meta"]["date"][:10]))
         return
     qpath = a.queries or a.data[:-len(".fvecs")] + "_queries.fvecs"
     os.makedirs(a.outdir, exist_ok=True)
@@ -444,7 +478,7 @@ def main():
         "pgv_ver": one(cur, "SELECT extversion FROM pg_extension WHERE extname='vector'"),
         "so_md5": md5_start[0], "so_mtime": md5_start[1],
         "rows": n, "dim": dim, "data": a.data, "queries": qpath, "nq": q.shape[0],
-        "passes": a.passes, "mwm": a.mwm, "numpy_int8_recall": sim_i8,
+        "passes": a.passes, "mwm": a.mwm, "numpy_int8_recall": sim_i8, "label": a.label,
     }
 
     meta["load"] = load(conn, x, dim, a.reload)
@@ -452,22 +486,27 @@ def main():
     meta["size_vec_table"] = one(cur, "SELECT pg_total_relation_size('bix_vec')")
 
     lists = a.ivfflat_lists or max(1, n // 1000)
-    idx = {
-        "bix_embq_ivf": "CREATE INDEX bix_embq_ivf ON bix_embq USING embq_ivf (e i8vec_cosine_ops)",
-        "bix_vec_hnsw": "CREATE INDEX bix_vec_hnsw ON bix_vec USING hnsw (v vector_cosine_ops) "
-                        "WITH (m = 16, ef_construction = 64)",
-        "bix_vec_ivfflat": "CREATE INDEX bix_vec_ivfflat ON bix_vec USING ivfflat (v vector_cosine_ops) "
-                           "WITH (lists = %d)" % lists,
-    }
+    layouts = [s for s in a.embq_layouts.split(",") if s]
+    embq_idx = {"bix_embq_" + lo: lo for lo in layouts}
+    idx = {name: "CREATE INDEX %s ON bix_embq USING embq_ivf (e i8vec_cosine_ops) WITH (layout = %s)" % (name, lo)
+           for name, lo in embq_idx.items()}
+    idx["bix_vec_hnsw"] = ("CREATE INDEX bix_vec_hnsw ON bix_vec USING hnsw (v vector_cosine_ops) "
+                           "WITH (m = 16, ef_construction = 64)")
+    if not a.no_ivfflat:
+        idx["bix_vec_ivfflat"] = ("CREATE INDEX bix_vec_ivfflat ON bix_vec USING ivfflat (v vector_cosine_ops) "
+                                  "WITH (lists = %d)" % lists)
     jpath = os.path.join(a.outdir, "results.json")
     if a.skip_build:
         builds = json.load(open(jpath))["builds"]
         log("reusing indexes and build numbers from %s" % jpath)
     else:
         builds = {name: build(conn, name, sql, a.mwm) for name, sql in idx.items()}
-    info = cur.execute("SELECT * FROM embq_ivf_info('bix_embq_ivf')").fetchone()
-    cols = [d.name for d in cur.description]
-    meta["embq_info"] = ", ".join("%s %s" % (c, v) for c, v in zip(cols, info))
+    infos = []
+    for name in embq_idx:
+        info = cur.execute("SELECT * FROM embq_ivf_info(%s)", (name,)).fetchone()
+        cols = [d.name for d in cur.description]
+        infos.append("%s: %s" % (name, ", ".join("%s %s" % (c, v) for c, v in zip(cols, info))))
+    meta["embq_info"] = "; ".join(infos)
     log("embq_ivf_info: %s" % meta["embq_info"])
 
     qtexts = {"array": [fmt_vec(v, "array") for v in q], "vector": [fmt_vec(v, "vector") for v in q]}
@@ -492,25 +531,29 @@ def main():
 
     P = a.passes
     log("sweeps")
-    run_points("embq", "embq_ivf", "bix_embq_ivf", [],
-               [(str(p), {"embq.probes": p, "embq.rescore_factor": 4}, P) for p in ilist(a.embq_probes)],
-               "bix_embq_ivf", lambda g: "probes=%d" % g["embq.probes"])
-    if a.embq_rf1_probes:
-        run_points("embq", "embq_ivf rescore_factor=1", "bix_embq_ivf", [],
-                   [(str(p), {"embq.probes": p, "embq.rescore_factor": 1}, P) for p in ilist(a.embq_rf1_probes)],
-                   "bix_embq_ivf", lambda g: "probes=%d, rescore_factor=1" % g["embq.probes"])
-    run_points("vec", "pgvector HNSW", "bix_vec_hnsw", ["bix_vec_ivfflat"],
+    for name, lo in embq_idx.items():
+        others = [o for o in embq_idx if o != name]
+        probes = a.embq_flat_probes if lo == "flat" and a.embq_flat_probes else a.embq_probes
+        run_points("embq", "embq_ivf " + lo, name, others,
+                   [(str(p), {"embq.probes": p, "embq.rescore_factor": 4}, P) for p in ilist(probes)],
+                   name, lambda g: "probes=%d" % g["embq.probes"])
+        if a.embq_rf1_probes and lo == "signs":
+            run_points("embq", "embq_ivf signs rescore_factor=1", name, others,
+                       [(str(p), {"embq.probes": p, "embq.rescore_factor": 1}, P) for p in ilist(a.embq_rf1_probes)],
+                       name, lambda g: "probes=%d, rescore_factor=1" % g["embq.probes"])
+    run_points("vec", "pgvector HNSW", "bix_vec_hnsw", [] if a.no_ivfflat else ["bix_vec_ivfflat"],
                [(str(e), {"hnsw.ef_search": e}, P) for e in ilist(a.hnsw_ef)],
                "bix_vec_hnsw", lambda g: "ef_search=%d" % g["hnsw.ef_search"])
-    run_points("vec", "pgvector IVFFlat", "bix_vec_ivfflat", ["bix_vec_hnsw"],
-               [(str(p), {"ivfflat.probes": p}, P) for p in ilist(a.ivf_probes)],
-               "bix_vec_ivfflat", lambda g: "probes=%d" % g["ivfflat.probes"])
+    if not a.no_ivfflat:
+        run_points("vec", "pgvector IVFFlat", "bix_vec_ivfflat", ["bix_vec_hnsw"],
+                   [(str(p), {"ivfflat.probes": p}, P) for p in ilist(a.ivf_probes)],
+                   "bix_vec_ivfflat", lambda g: "probes=%d" % g["ivfflat.probes"])
     log("exact seq scans")
-    run_points("embq", "exact seq scan, i8vec codes x float query", None, [],
+    run_points("embq", "exact seq scan, i8vec codes x float query", None, list(embq_idx),
                [("exact", {"enable_indexscan": "off", "enable_bitmapscan": "off"}, a.exact_passes)],
                "Seq Scan", lambda g: "enable_indexscan=off")
     if not a.no_exact_vector:
-        run_points("vec", "exact seq scan, pgvector float", None, [],
+        run_points("vec", "exact seq scan, pgvector float", None, list(idx.keys() - embq_idx.keys()),
                    [("exact", {"enable_indexscan": "off", "enable_bitmapscan": "off"}, a.exact_passes)],
                    "Seq Scan", lambda g: "enable_indexscan=off")
     base = param_baseline(conn, qtexts, P)
@@ -520,38 +563,43 @@ def main():
         return [(r["recall"], r["lat_ms"], r["setting"]) for r in rows if r["method"] == name]
 
     ratios = []
-    ch_e, in_e = at_recall(pts("embq_ivf"), TARGET_RECALL)
-    ch_h, in_h = at_recall(pts("pgvector HNSW"), TARGET_RECALL)
-    ch_i, in_i = at_recall(pts("pgvector IVFFlat"), TARGET_RECALL)
 
-    def desc(ch, it):
+    def desc(ch, it, target):
         if not ch:
-            return "never reaches recall %.2f in this sweep" % TARGET_RECALL
-        return "cheapest setting reaching it: %s (recall %.3f, %.2f ms); interpolated latency at %.2f: %.2f ms" % (
-            ch[2], ch[0], ch[1], TARGET_RECALL, it)
+            return "never reaches recall %.2f in this sweep" % target
+        return "cheapest setting reaching it: %s (recall %.3f, %.2f ms); interpolated latency at %.2f: %s" % (
+            ch[2], ch[0], ch[1], target, "%.2f ms" % it if it else "-")
 
-    ratios.append("recall >= %.2f: embq_ivf %s" % (TARGET_RECALL, desc(ch_e, in_e)))
-    ratios.append("recall >= %.2f: pgvector HNSW %s" % (TARGET_RECALL, desc(ch_h, in_h)))
-    ratios.append("recall >= %.2f: pgvector IVFFlat %s" % (TARGET_RECALL, desc(ch_i, in_i)))
     lat = {}
-    if ch_e and ch_h:
-        lat = {"cheapest": ch_e[1] / ch_h[1], "interp": in_e / in_h}
-        ratios.append("**latency at recall >= %.2f, embq_ivf / HNSW: %.2fx (cheapest settings), %.2fx (interpolated)** "
-                      "(no target given; < 1 means embq is faster)" % (TARGET_RECALL, lat["cheapest"], lat["interp"]))
-    if ch_e and ch_i:
-        ratios.append("latency at recall >= %.2f, embq_ivf / IVFFlat: %.2fx (cheapest), %.2fx (interpolated)" % (
-            TARGET_RECALL, ch_e[1] / ch_i[1], in_e / in_i))
-    be, bh, bi = builds["bix_embq_ivf"], builds["bix_vec_hnsw"], builds["bix_vec_ivfflat"]
-    size_r = be["size_bytes"] / bh["size_bytes"]
-    build_r = bh["build_s"] / be["build_s"]
-    ratios.append("**index size, embq_ivf / HNSW: %.3f (%.1f MB / %.1f MB); target <= %.2f: %s**" % (
-        size_r, be["size_bytes"] / 2**20, bh["size_bytes"] / 2**20, TARGET_SIZE,
-        "MET" if size_r <= TARGET_SIZE else "NOT MET (by %.1f%%)" % (100 * (size_r / TARGET_SIZE - 1))))
-    ratios.append("**build time, HNSW / embq_ivf: %.2fx (%.1f s / %.1f s); target >= %.1fx: %s**" % (
-        build_r, bh["build_s"], be["build_s"], TARGET_BUILD,
-        "MET" if build_r >= TARGET_BUILD else "NOT MET (%.0f%% of target)" % (100 * build_r / TARGET_BUILD)))
-    ratios.append("index size embq_ivf / IVFFlat: %.3f; build time IVFFlat / embq_ivf: %.2fx" % (
-        be["size_bytes"] / bi["size_bytes"], bi["build_s"] / be["build_s"]))
+    size_r = build_r = None
+    bh = builds["bix_vec_hnsw"]
+    for target in (TARGET_RECALL, HIGH_RECALL):
+        ch_h, in_h = at_recall(pts("pgvector HNSW"), target)
+        ratios.append("recall >= %.2f: pgvector HNSW %s" % (target, desc(ch_h, in_h, target)))
+        for name, lo in embq_idx.items():
+            ch_e, in_e = at_recall(pts("embq_ivf " + lo), target)
+            ratios.append("recall >= %.2f: embq_ivf %s %s" % (target, lo, desc(ch_e, in_e, target)))
+            if ch_e and ch_h:
+                r = {"cheapest": ch_e[1] / ch_h[1], "interp": in_e / in_h if in_e and in_h else None}
+                lat["%s@%.2f" % (lo, target)] = r
+                goal = TARGET_LATENCY if target == TARGET_RECALL else 1.0
+                ratios.append("**latency at recall >= %.2f, embq_ivf %s / HNSW: %.2fx (cheapest settings), %s "
+                              "(interpolated); target <= %.1fx: %s**" % (
+                                  target, lo, r["cheapest"], "%.2fx" % r["interp"] if r["interp"] else "-", goal,
+                                  "MET" if (r["interp"] or r["cheapest"]) <= goal else "NOT MET"))
+        if not a.no_ivfflat:
+            ch_i, in_i = at_recall(pts("pgvector IVFFlat"), target)
+            ratios.append("recall >= %.2f: pgvector IVFFlat %s" % (target, desc(ch_i, in_i, target)))
+    for name, lo in embq_idx.items():
+        be = builds[name]
+        size_r = be["size_bytes"] / bh["size_bytes"]
+        build_r = bh["build_s"] / be["build_s"]
+        ratios.append("**index size, embq_ivf %s / HNSW: %.3f (%.1f MB / %.1f MB); target <= %.2f: %s**" % (
+            lo, size_r, be["size_bytes"] / 2**20, bh["size_bytes"] / 2**20, TARGET_SIZE,
+            "MET" if size_r <= TARGET_SIZE else "NOT MET (by %.1f%%)" % (100 * (size_r / TARGET_SIZE - 1))))
+        ratios.append("**build time, HNSW / embq_ivf %s: %.2fx (%.1f s / %.1f s); target >= %.1fx: %s**" % (
+            lo, build_r, bh["build_s"], be["build_s"], TARGET_BUILD,
+            "MET" if build_r >= TARGET_BUILD else "NOT MET (%.0f%% of target)" % (100 * build_r / TARGET_BUILD)))
     ex = [r for r in rows if r["method"].startswith("exact seq scan, i8vec")]
     if ex:
         ratios.append("recall ceiling of the int8 codes (exact seq scan): %.3f (numpy model of the codes: %.3f)" % (
@@ -570,8 +618,8 @@ def main():
                    "ratios": ratios, "latency_ratio": lat, "size_ratio": size_r, "build_ratio": build_r}, f, indent=1)
     log("report: %s, raw: %s" % (os.path.join(a.outdir, "results.md"), jpath))
     if a.plot:
-        plot(rows, a.plot, "recall@10 vs latency, %d x %d (MiniLM-derived), %d queries, 1 backend, %s" % (
-            n, dim, q.shape[0], meta["date"][:10]))
+        plot(rows, a.plot, "recall@10 vs latency, %d x %d (%s), %d queries, 1 backend, %s" % (
+            n, dim, a.label, q.shape[0], meta["date"][:10]))
     if not a.keep:
         cur.execute("DROP TABLE IF EXISTS bix_embq, bix_vec CASCADE")
     conn.close()

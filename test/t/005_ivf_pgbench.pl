@@ -5,6 +5,8 @@
 # lists) on one table.  Checked: every transaction succeeds (no error,
 # deadlock or crash), and afterwards the indexes probed in full return
 # exactly the rows of a sequential scan, in distance order, each live row once.
+# The i8vec column has an index of each layout: L2 flat (the default at 32
+# dimensions), cosine with the signs layout.
 use strict;
 use warnings;
 use IPC::Run;
@@ -39,7 +41,7 @@ $node->safe_psql('postgres', qq{
 	INSERT INTO t (e, b) VALUES (NULL, NULL);
 	CREATE INDEX t_e ON t USING embq_ivf (e) WITH (lists = 20);
 	CREATE INDEX t_b ON t USING embq_ivf (b) WITH (lists = 10);
-	CREATE INDEX t_e_cos ON t USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 200);
+	CREATE INDEX t_e_cos ON t USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 200, layout = signs);
 	ANALYZE t;
 });
 

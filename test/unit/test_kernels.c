@@ -808,6 +808,7 @@ init_variants(void)
 		CHECK(k->name && k->hamming && k->and_or_count && k->popcount &&
 			  k->bits_float_dot && k->i8_dot && k->plane_sums && k->i8_dot3 &&
 			  k->f32_i8_dot && k->f32_i8_l2sq && k->f32_sqnorm && k->f32_dots && k->i8_dots &&
+			  k->f32_i8_dot_items && k->f32_i8_l2sq_items &&
 			  k->binarize && k->i8_binarize && k->absmax && k->i8_encode,
 			  "variant %d (%s) has a NULL member", i, k->name ? k->name : "?");
 		if (embq_kernels_supported(k))
@@ -2409,6 +2410,78 @@ test_f32_dots(void)
 }
 
 /*
+ * f32_i8_dot_items / f32_i8_l2sq_items: for every variant, each item's
+ * result bit-identical to the portable one-row kernels (f32_i8_dot, i8_dot,
+ * f32_i8_l2sq with the item's own scale), on items of a float scale and
+ * dims codes packed at strides that leave them unaligned, with random and
+ * extreme codes, zero and huge scales, and every float mode of the query.
+ */
+static void
+test_f32_i8_items(void)
+{
+	static const size_t dims[] = {1, 7, 15, 16, 17, 31, 32, 33, 64, 100, 128, 255, 384, 1000, 1024, 4097};
+	static const size_t ns[] = {1, 2, 5, 31};
+	const EmbqKernels *p = embq_kernel_variants[0];
+	Rng			r;
+
+	rng_seed(&r, case_seed(12, 0, 0));
+	for (size_t di = 0; di < sizeof(dims) / sizeof(dims[0]); di++)
+		for (size_t ni = 0; ni < sizeof(ns) / sizeof(ns[0]); ni++)
+			for (int m = 0; m < N_FLOAT_MODES; m++)
+			{
+				size_t		d = dims[di],
+							n = ns[ni],
+							stride = 4 + d + (di + ni + m) % 4;
+				uint8_t    *items = xmalloc(stride * n + 1);
+				float	   *q = xmalloc(sizeof(float) * d);
+				double	   *dot = xmalloc(sizeof(double) * n);
+				double	   *l2 = xmalloc(sizeof(double) * n);
+				int64_t    *norm = xmalloc(sizeof(int64_t) * n);
+				char		ctx[128];
+
+				fill_floats(&r, q, d, m);
+				for (size_t i = 0; i < n; i++)
+				{
+					uint8_t    *it = items + 1 + i * stride;
+					float		s = i % 5 == 0 ? 0.0f : i % 5 == 1 ? 3e38f / 127 : (float) rng_unit(&r);
+
+					memcpy(it, &s, sizeof(float));
+					for (size_t j = 0; j < d; j++)
+						((int8_t *) it)[4 + j] = i % 3 == 2 ? (j % 2 ? 127 : -127) : rand_code(&r);
+				}
+				for (int vi = 0; vi < n_tested; vi++)
+				{
+					const EmbqKernels *k = tested[vi];
+
+					k->f32_i8_dot_items(q, items + 1, stride, n, d, dot, norm);
+					k->f32_i8_l2sq_items(q, items + 1, stride, n, d, l2);
+					for (size_t i = 0; i < n; i++)
+					{
+						const uint8_t *it = items + 1 + i * stride;
+						const int8_t *c = (const int8_t *) it + 4;
+						float		s;
+
+						memcpy(&s, it, sizeof(float));
+						snprintf(ctx, sizeof(ctx), "%s dims=%zu n=%zu mode=%d item %zu",
+								 k->name, d, n, m, i);
+						check_double_same("f32_i8_dot_items", ctx, dot[i], p->f32_i8_dot(q, c, d));
+						check_i64("f32_i8_dot_items norm", ctx, norm[i], p->i8_dot(c, c, d));
+						check_double_same("f32_i8_l2sq_items", ctx, l2[i], p->f32_i8_l2sq(q, c, s, d));
+					}
+					/* without norms, the dots alone */
+					k->f32_i8_dot_items(q, items + 1, stride, n, d, dot, NULL);
+					check_double_same("f32_i8_dot_items (no norm)", ctx, dot[n - 1],
+									  p->f32_i8_dot(q, (const int8_t *) items + 1 + (n - 1) * stride + 4, d));
+				}
+				free(items);
+				free(q);
+				free(dot);
+				free(l2);
+				free(norm);
+			}
+}
+
+/*
  * i8_dots: every variant exactly equal to an int64 reference, on row and
  * centroid strides wider than dim (codes inside i8vec values), unaligned,
  * with random codes and with all +-127 (the largest sums).
@@ -2992,6 +3065,7 @@ main(void)
 	run_group("all_finite", test_all_finite);
 	run_group("f32_dot", test_f32_dot);
 	run_group("f32_dots", test_f32_dots);
+	run_group("f32_i8 items", test_f32_i8_items);
 	run_group("i8_dots", test_i8_dots);
 	run_group("nearest_key", test_nearest_key);
 	run_group("hamming_nearest", test_hamming_nearest);
