@@ -12,6 +12,23 @@ CREATE EXTENSION IF NOT EXISTS embq;
 -- the kernel variant is chosen at run time; all give identical results, so
 -- only check that it is one of the known ones
 SELECT embq_cpu_kernels() IN ('portable', 'avx2', 'avx512') AS known_variant;
+-- embq.cpu_kernels (superuser) picks a variant; the portable one, which
+-- every CPU runs, gives the same distances bit for bit
+SHOW embq.cpu_kernels;
+CREATE TEMP TABLE kern_q AS
+SELECT i, quantize_int8(array(SELECT sin(i * 0.37 + j)::real FROM generate_series(1, 301) j)) AS e,
+       array(SELECT cos(i * 0.11 + j * 1.3)::real FROM generate_series(1, 301) j) AS f
+FROM generate_series(1, 50) i;
+CREATE TEMP TABLE kern_auto AS
+SELECT i, e <-> f AS l2, e <#> f AS ip, e <=> f AS cos, e <-> e AS self FROM kern_q;
+SET embq.cpu_kernels = portable;
+SELECT embq_cpu_kernels();
+SELECT count(*) AS rows, count(*) FILTER (WHERE a.l2 = q.e <-> q.f AND a.ip = q.e <#> q.f
+                                          AND a.cos = q.e <=> q.f) AS identical
+FROM kern_auto a JOIN kern_q q USING (i);
+SET embq.cpu_kernels = 'sse9';
+RESET embq.cpu_kernels;
+SELECT embq_cpu_kernels() IN ('portable', 'avx2', 'avx512') AS known_variant;
 
 -- bitvec <~> bitvec: hamming; <%>: jaccard (1 when no bit is set in either)
 SELECT a, b, a::bitvec <~> b::bitvec AS hamming, hamming_distance(a::bitvec, b::bitvec),

@@ -72,6 +72,12 @@ SET enable_seqscan = off;
 SET embq.probes = 40;
 INSERT INTO fl_res SELECT * FROM fl_knn(false);
 SELECT * FROM fl_compare;
+-- the portable kernels (as on a CPU without AVX2) give the same rows
+SET embq.cpu_kernels = portable;
+TRUNCATE fl_res;
+INSERT INTO fl_res SELECT * FROM fl_knn(false);
+SELECT * FROM fl_compare;
+RESET embq.cpu_kernels;
 -- nothing is rescored: the rescoring factor changes nothing
 SET embq.rescore_factor = 1;
 TRUNCATE fl_res;

@@ -17,12 +17,50 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+static char *embq_cpu_kernels_setting = NULL;
+
+/* embq.cpu_kernels must be auto or a variant this CPU supports. */
+static bool
+CheckCpuKernels(char **newval, void **extra, GucSource source)
+{
+	const EmbqKernels *saved = embq_kernels();
+	bool		ok;
+
+	if (strcmp(*newval, "auto") == 0)
+		return true;
+	ok = embq_kernels_force(*newval) != 0;
+	embq_kernels_force(saved->name);
+	if (!ok)
+	{
+		GUC_check_errdetail("Valid values are \"auto\" and the variants this CPU supports (embq_cpu_kernels() names the best).");
+		return false;
+	}
+	return true;
+}
+
+/* Switch the kernel variant every later scan, insert and build uses. */
+static void
+AssignCpuKernels(const char *newval, void *extra)
+{
+	if (strcmp(newval, "auto") == 0)
+		embq_kernels_choose();
+	else
+		embq_kernels_force(newval);
+}
+
 /* Module load: the index's options and settings. */
 void
 _PG_init(void)
 {
 	IvfInitGucs();
 	EmbqGpuInitGuc();
+	DefineCustomStringVariable("embq.cpu_kernels",
+							   "Kernel variant embq runs on the CPU: auto (the best this CPU "
+							   "supports), avx512, avx2 or portable.",
+							   "Every variant returns the same results; this is for comparing "
+							   "them and for ruling one out.",
+							   &embq_cpu_kernels_setting, "auto", PGC_SUSET, 0,
+							   CheckCpuKernels, AssignCpuKernels, NULL);
 	/* after every embq.* setting is defined: others are typos */
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("embq");

@@ -162,6 +162,7 @@ ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	cache = IvfGetCache(index);
 	meta = cache->meta;
 	info = cache->info;
+	info.kern = embq_kernels();
 	code = palloc(info.codesize);
 	IvfDatumToCode(&info, value, code);
 	list = IvfNearestList(&info, code, cache->centroids, meta.lists);

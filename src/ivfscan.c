@@ -772,6 +772,7 @@ StartScan(IndexScanDesc scan, IvfScanOpaque so)
 	 */
 	cache = IvfGetCache(scan->indexRelation);
 	so->info = cache->info;
+	so->info.kern = embq_kernels();	/* as embq.cpu_kernels now says */
 	so->lists = cache->meta.lists;
 	so->nullquery = (orderby->sk_flags & SK_ISNULL) != 0;
 	if (!so->nullquery)

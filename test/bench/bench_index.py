@@ -313,8 +313,8 @@ def report(meta, builds, rows, base, ratios):
     L.append("- Date: %s" % meta["date"])
     L.append("- Machine: %s" % meta["machine"])
     L.append("- Server: %s" % meta["server"])
-    L.append("- Extensions: embq %s (embq.so %s, md5 %s), pgvector %s" % (
-        meta["embq_ver"], meta["so_mtime"], meta["so_md5"], meta["pgv_ver"]))
+    L.append("- Extensions: embq %s (embq.so %s, md5 %s; kernels %s), pgvector %s" % (
+        meta["embq_ver"], meta["so_mtime"], meta["so_md5"], meta.get("cpu_kernels", "?"), meta["pgv_ver"]))
     L.append("- Data: first %d rows x %d of `%s`; %d queries from `%s`" % (
         meta["rows"], meta["dim"], meta["data"], meta["nq"], meta["queries"]))
     L.append("- Tables: bix_embq %.1f MB, bix_vec %.1f MB (pg_total_relation_size, before indexes)" % (
@@ -420,6 +420,7 @@ def main():
     ap.add_argument("--hnsw-ef", default="10,20,40,80,120,160")
     ap.add_argument("--no-ivfflat", action="store_true", help="skip pgvector IVFFlat")
     ap.add_argument("--label", default="MiniLM-derived", help="what the data are, for the plot title")
+    ap.add_argument("--cpu-kernels", default=None, help="SET embq.cpu_kernels (e.g. avx2) for every query")
     ap.add_argument("--ivf-probes", default="1,2,4,8,16,32,64")
     ap.add_argument("--ivfflat-lists", type=int, default=None, help="default rows/1000")
     ap.add_argument("--no-exact-vector", action="store_true", help="skip the pgvector exact seq scan")
@@ -466,6 +467,8 @@ def main():
     for ext in ("vector", "embq", "pg_prewarm"):
         cur.execute("CREATE EXTENSION IF NOT EXISTS " + ext)
     cur.execute("LOAD 'embq'")
+    if a.cpu_kernels:
+        cur.execute("SET embq.cpu_kernels = %s" % a.cpu_kernels)
     md5_start = so_md5(cur)
 
     meta = {
@@ -479,6 +482,7 @@ def main():
         "so_md5": md5_start[0], "so_mtime": md5_start[1],
         "rows": n, "dim": dim, "data": a.data, "queries": qpath, "nq": q.shape[0],
         "passes": a.passes, "mwm": a.mwm, "numpy_int8_recall": sim_i8, "label": a.label,
+        "cpu_kernels": one(cur, "SELECT embq_cpu_kernels()"),
     }
 
     meta["load"] = load(conn, x, dim, a.reload)
