@@ -142,6 +142,10 @@ ItemsAvx2(const float *q, const uint8_t *items, size_t stride, size_t n, size_t 
 			for (int k = 0; k < 4; k++)
 				acc[r][k] = _mm256_setzero_pd();
 		}
+		/* fetch the group after next while this one is scored (see AVX-512) */
+		if (i + 4 < n)
+			for (size_t off = 0; off < 2 * stride; off += 64)
+				_mm_prefetch((const char *) items + (i + 4) * stride + off, _MM_HINT_T0);
 		for (size_t j = 0; j < full; j += 16)
 		{
 			UNROLL(4)
@@ -205,6 +209,50 @@ ItemsAvx2(const float *q, const uint8_t *items, size_t stride, size_t n, size_t 
 ITEM_KERNELS(avx2, EMBQ_TARGET_AVX2, ItemsAvx2)
 
 /*
+ * One item's step over 16 dimensions (AVX-512): its two accumulators (lanes
+ * 0-7 and 8-15) and its norm.  Inlined with constant flags, its arguments
+ * stay in registers.
+ */
+EMBQ_TARGET_AVX512 static inline __attribute__((always_inline)) void
+Step512(__m512d q0, __m512d q1, const int8_t *c, __mmask16 m, __m512d s, __m512d *a0, __m512d *a1,
+		__m128i *nacc, bool l2, bool norms)
+{
+	__m128i		cb = _mm_maskz_loadu_epi8(m, c);
+	__m512i		ci = _mm512_cvtepi8_epi32(cb);
+	__m512d		c0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(ci));
+	__m512d		c1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(ci, 1));
+
+	if (l2)
+	{
+		__m512d		d0 = _mm512_sub_pd(q0, _mm512_mul_pd(s, c0));
+		__m512d		d1 = _mm512_sub_pd(q1, _mm512_mul_pd(s, c1));
+
+		*a0 = _mm512_add_pd(*a0, _mm512_mul_pd(d0, d0));
+		*a1 = _mm512_add_pd(*a1, _mm512_mul_pd(d1, d1));
+	}
+	else
+	{
+		*a0 = _mm512_fmadd_pd(q0, c0, *a0);
+		*a1 = _mm512_fmadd_pd(q1, c1, *a1);
+	}
+	/* c . c as |c| . |c|, one VNNI step (|c| <= 127 is also signed) */
+	if (norms)
+	{
+		__m128i		a = _mm_abs_epi8(cb);
+
+		*nacc = _mm_dpbusd_epi32(*nacc, a, a);
+	}
+}
+
+/* Sum of four int32 lanes. */
+EMBQ_TARGET_AVX512 static inline int64_t
+SumEpi32x4(__m128i v)
+{
+	return (int64_t) _mm_extract_epi32(v, 0) + _mm_extract_epi32(v, 1) +
+		_mm_extract_epi32(v, 2) + _mm_extract_epi32(v, 3);
+}
+
+/*
  * AVX-512: four items at a time, two 8-lane accumulators each (lanes 0-7
  * and 8-15); masked loads read the tail's missing lanes as zero, which add
  * +0.0 and leave a lane as it is, as in the one-row kernel.
@@ -216,60 +264,68 @@ ItemsAvx512(const float *q, const uint8_t *items, size_t stride, size_t n, size_
 	for (size_t i = 0; i < n; i += 4)
 	{
 		int			rows = n - i >= 4 ? 4 : (int) (n - i);
-		const int8_t *c[4];
-		__m512d		s[4];
-		__m512d		acc[4][2];
-		__m512i		nacc[4];
 
-		for (int r = 0; r < 4; r++)
-		{
-			/* past the last item, score the last again and keep it once */
-			const uint8_t *it = items + (i + (r < rows ? r : rows - 1)) * stride;
+		/* past the last item, score the last again and keep it once */
+		const uint8_t *it0 = items + i * stride,
+				   *it1 = items + (i + (rows > 1 ? 1 : 0)) * stride,
+				   *it2 = items + (i + (rows > 2 ? 2 : 0)) * stride,
+				   *it3 = items + (i + (rows > 3 ? 3 : 0)) * stride;
+		const int8_t *c0 = ITEM_CODES(it0),
+				   *c1 = ITEM_CODES(it1),
+				   *c2 = ITEM_CODES(it2),
+				   *c3 = ITEM_CODES(it3);
+		__m512d		s0 = _mm512_set1_pd(ItemScale(it0)),
+					s1 = _mm512_set1_pd(ItemScale(it1)),
+					s2 = _mm512_set1_pd(ItemScale(it2)),
+					s3 = _mm512_set1_pd(ItemScale(it3));
+		__m512d		a00 = _mm512_setzero_pd(),
+					a01 = a00,
+					a10 = a00,
+					a11 = a00,
+					a20 = a00,
+					a21 = a00,
+					a30 = a00,
+					a31 = a00;
+		__m128i		n0 = _mm_setzero_si128(),
+					n1 = n0,
+					n2 = n0,
+					n3 = n0;
+		double		d[4];
+		int64_t		nn[4];
 
-			c[r] = ITEM_CODES(it);
-			s[r] = _mm512_set1_pd(ItemScale(it));
-			nacc[r] = _mm512_setzero_si512();
-			acc[r][0] = acc[r][1] = _mm512_setzero_pd();
-		}
+		/*
+		 * The page's items stream through once, and the first load of each
+		 * group stalled on memory: fetch the group after next meanwhile.
+		 */
+		if (i + 8 < n)
+			for (size_t off = 0; off < 4 * stride; off += 64)
+				_mm_prefetch((const char *) items + (i + 8) * stride + off, _MM_HINT_T0);
 		for (size_t j = 0; j < dims; j += 16)
 		{
 			size_t		len = dims - j;
 			__mmask16	m = len >= 16 ? 0xffff : (__mmask16) ((1u << len) - 1);
 			__m512		qf = _mm512_maskz_loadu_ps(m, q + j);
-			__m512d		qv[2];
+			__m512d		q0 = _mm512_cvtps_pd(_mm512_castps512_ps256(qf));
+			__m512d		q1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(qf), 1)));
 
-			qv[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(qf));
-			qv[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(qf), 1)));
-			UNROLL(4)
-			for (int r = 0; r < 4; r++)
-			{
-				__m128i		cb = _mm_maskz_loadu_epi8(m, c[r] + j);
-				__m512i		ci = _mm512_cvtepi8_epi32(cb);
-				__m512d		cv[2];
-
-				cv[0] = _mm512_cvtepi32_pd(_mm512_castsi512_si256(ci));
-				cv[1] = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(ci, 1));
-				UNROLL(2)
-				for (int k = 0; k < 2; k++)
-				{
-					if (l2)
-					{
-						__m512d		d = _mm512_sub_pd(qv[k], _mm512_mul_pd(s[r], cv[k]));
-
-						acc[r][k] = _mm512_add_pd(acc[r][k], _mm512_mul_pd(d, d));
-					}
-					else
-						acc[r][k] = _mm512_fmadd_pd(qv[k], cv[k], acc[r][k]);
-				}
-				if (norms)
-					nacc[r] = _mm512_add_epi32(nacc[r], _mm512_mullo_epi32(ci, ci));
-			}
+			Step512(q0, q1, c0 + j, m, s0, &a00, &a01, &n0, l2, norms);
+			Step512(q0, q1, c1 + j, m, s1, &a10, &a11, &n1, l2, norms);
+			Step512(q0, q1, c2 + j, m, s2, &a20, &a21, &n2, l2, norms);
+			Step512(q0, q1, c3 + j, m, s3, &a30, &a31, &n3, l2, norms);
 		}
+		d[0] = EmbqReduce512(a00, a01);
+		d[1] = EmbqReduce512(a10, a11);
+		d[2] = EmbqReduce512(a20, a21);
+		d[3] = EmbqReduce512(a30, a31);
+		nn[0] = SumEpi32x4(n0);
+		nn[1] = SumEpi32x4(n1);
+		nn[2] = SumEpi32x4(n2);
+		nn[3] = SumEpi32x4(n3);
 		for (int r = 0; r < rows; r++)
 		{
-			dot[i + r] = EmbqReduce512(acc[r][0], acc[r][1]);
+			dot[i + r] = d[r];
 			if (norms)
-				norm[i + r] = _mm512_reduce_add_epi32(nacc[r]);
+				norm[i + r] = nn[r];
 		}
 	}
 }

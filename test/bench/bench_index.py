@@ -378,6 +378,9 @@ def plot_ax(ax, rows, title):
     styles = {"embq_ivf flat": ("tab:blue", "o", "probes"), "embq_ivf signs": ("tab:purple", "D", "probes"),
               "embq_ivf signs rescore_factor=1": ("tab:cyan", "v", "probes"),
               "pgvector HNSW": ("tab:red", "s", "ef_search"), "pgvector IVFFlat": ("tab:green", "^", "probes")}
+    for name in sorted({r["method"] for r in rows}):
+        if name not in styles and not name.startswith("exact"):
+            styles[name] = ("tab:olive", "P", "probes")
     for name, (color, marker, knob) in styles.items():
         pts = [r for r in rows if r["method"] == name]
         if not pts:
@@ -417,6 +420,7 @@ def main():
     ap.add_argument("--embq-probes", default="8,16,32,48,64,80,96,128")
     ap.add_argument("--embq-flat-probes", default=None, help="probes for layout flat (default --embq-probes)")
     ap.add_argument("--embq-rf1-probes", default="", help="probes also run with rescore_factor 1 (signs)")
+    ap.add_argument("--signs-factors", default="", help="further embq.rescore_factor values swept for signs")
     ap.add_argument("--hnsw-ef", default="10,20,40,80,120,160")
     ap.add_argument("--no-ivfflat", action="store_true", help="skip pgvector IVFFlat")
     ap.add_argument("--label", default="MiniLM-derived", help="what the data are, for the plot title")
@@ -541,6 +545,10 @@ def main():
         run_points("embq", "embq_ivf " + lo, name, others,
                    [(str(p), {"embq.probes": p, "embq.rescore_factor": 4}, P) for p in ilist(probes)],
                    name, lambda g: "probes=%d" % g["embq.probes"])
+        for f in ilist(a.signs_factors) if lo == "signs" else []:
+            run_points("embq", "embq_ivf signs rescore_factor=%d" % f, name, others,
+                       [(str(p), {"embq.probes": p, "embq.rescore_factor": f}, P) for p in ilist(probes)],
+                       name, lambda g: "probes=%d, rescore_factor=%d" % (g["embq.probes"], g["embq.rescore_factor"]))
         if a.embq_rf1_probes and lo == "signs":
             run_points("embq", "embq_ivf signs rescore_factor=1", name, others,
                        [(str(p), {"embq.probes": p, "embq.rescore_factor": 1}, P) for p in ilist(a.embq_rf1_probes)],

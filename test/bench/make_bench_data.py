@@ -34,7 +34,7 @@ principal components of the base rows (mean-centred, covariance in float64)
 and L2-normalised again: a real low-dimensional set. Both sets are prefixes of
 one embedding of the permutation, so the 1024-d set above reuses its cache.
 With source "fashion-mnist", --real takes the 69,900 pixel rows (at most
---rows) and the 100 queries as they are, or their --pca projection.
+--rows) and the 100 queries, L2-normalised, or their --pca projection.
 
 Source "fashion-mnist" (fallback without sentence-transformers): 70,000 x 784
 pixel rows of the Debian package dataset-fashion-mnist, scaled to [0,1]; the
@@ -278,9 +278,13 @@ def main():
         kept = 1.0
         if a.pca:
             base, q, kept = pca_rows(base, q, a.pca)
+        else:
+            # cosine data: unit rows (MiniLM's already are; pixels are not)
+            base = (base / np.linalg.norm(base, axis=1, keepdims=True)).astype(np.float32)
+            q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
         write_fvecs(a.out, base)
         write_fvecs(qpath, q)
-        log("wrote %s (%d x %d real rows of %d paragraphs; variance kept %.3f) and %s (%d queries)"
+        log("wrote %s (%d x %d real rows of %d source rows; variance kept %.3f) and %s (%d queries)"
             % (a.out, len(base), base.shape[1], n_src, kept, qpath, len(q)))
         return
     if a.source == "debian":
