@@ -8,7 +8,7 @@ SET jit = off;
 -- probed row and nothing is rescored.  Whatever the probes, each segment of
 -- probed lists comes back in exact distance order; with every list probed
 -- the index returns exactly what a sequential scan returns.  auto (the
--- default) picks flat up to 256 dimensions and signs above.
+-- default) picks flat up to 160 dimensions and signs above.
 --
 -- Data are deterministic: 48-dim vectors from sin/cos of id * j; i8vec
 -- distances have no ties among these rows and queries.
@@ -139,12 +139,12 @@ FROM fl f1 WHERE id > 6000 AND id % 10 = 0;
 RESET embq.probes;
 RESET enable_seqscan;
 
--- auto: flat up to 256 dimensions, signs above; signs can be asked for at
+-- auto: flat up to 160 dimensions, signs above; signs can be asked for at
 -- any size, flat up to the largest i8vec an index takes
-CREATE TABLE fl_dims (a i8vec(256), b i8vec(257), c i8vec(1024), d bitvec(64));
+CREATE TABLE fl_dims (a i8vec(160), b i8vec(161), c i8vec(1024), d bitvec(64));
 INSERT INTO fl_dims
-SELECT (SELECT array_agg(sin(i + j)::real) FROM generate_series(1, 256) j),
-       (SELECT array_agg(sin(i + j)::real) FROM generate_series(1, 257) j),
+SELECT (SELECT array_agg(sin(i + j)::real) FROM generate_series(1, 160) j),
+       (SELECT array_agg(sin(i + j)::real) FROM generate_series(1, 161) j),
        (SELECT array_agg(sin(i + j)::real) FROM generate_series(1, 1024) j),
        quantize_binary((SELECT array_agg(sin(i + j)::real) FROM generate_series(1, 64) j))
 FROM generate_series(1, 50) i;

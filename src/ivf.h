@@ -89,12 +89,15 @@
 #define IVF_LAYOUT_FLAT		2
 
 /*
- * auto picks flat up to this many dimensions.  See docs/DESIGN.md: scoring
- * a whole int8 code costs about as much per row as a sign-bit item plus
- * its share of rescoring at low dimensions, and reaches the codes' own
- * recall; above, the sign bits read several times fewer bytes.
+ * auto picks flat up to this many dimensions.  A flat row costs in
+ * proportion to its bytes (about 50 ns at 128 dimensions, 110 at 256 on
+ * the benchmark machine, where a scan is bound by memory), a signs row far
+ * less but for the rescoring, whose share grows as dimensions shrink: at
+ * recall 0.95 flat was 1.35x and 1.9x faster at 128 dimensions (two data
+ * sets), signs 2x faster at 256 and 2.5x at 384; the crossover,
+ * log-interpolated, near 160 (docs/BENCHMARKS.md).
  */
-#define IVF_FLAT_MAX_AUTO_DIM	256
+#define IVF_FLAT_MAX_AUTO_DIM	160
 
 /* IvfMetaPageData.build_path bits: which steps ran on the GPU */
 #define IVF_BUILD_GPU_TRAIN		1
