@@ -93,8 +93,8 @@
  * proportion to its bytes (about 50 ns at 128 dimensions, 110 at 256 on
  * the benchmark machine, where a scan is bound by memory), a signs row far
  * less but for the rescoring, whose share grows as dimensions shrink: at
- * recall 0.95 flat was 1.35x and 1.9x faster at 128 dimensions (two data
- * sets), signs 2x faster at 256 and 2.5x at 384; the crossover,
+ * recall 0.95 flat was 1.4x and 1.9x faster at 128 dimensions (two data
+ * sets), signs 1.9x faster at 256 and 2.2x at 384; the crossover,
  * log-interpolated, near 160 (docs/BENCHMARKS.md).
  */
 #define IVF_FLAT_MAX_AUTO_DIM	160

@@ -363,8 +363,12 @@ def plot_panels(jsons, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(jsons), figsize=(7 * len(jsons), 6), dpi=110, squeeze=False)
-    for ax, jp in zip(axes[0], jsons):
+    ncols = min(3, len(jsons))
+    nrows = (len(jsons) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 5.5 * nrows), dpi=100, squeeze=False)
+    for ax in axes.flat[len(jsons):]:
+        ax.axis("off")
+    for ax, jp in zip(axes.flat, jsons):
         j = json.load(open(jp))
         m = j["meta"]
         plot_ax(ax, j["rows"], "%d x %d (%s), %d queries, %s" % (
