@@ -425,6 +425,7 @@ def main():
     ap.add_argument("--embq-flat-probes", default=None, help="probes for layout flat (default --embq-probes)")
     ap.add_argument("--embq-rf1-probes", default="", help="probes also run with rescore_factor 1 (signs)")
     ap.add_argument("--signs-factors", default="", help="further embq.rescore_factor values swept for signs")
+    ap.add_argument("--embq-options", default="", help="more embq_ivf index options, e.g. 'lists = 1400'")
     ap.add_argument("--hnsw-ef", default="10,20,40,80,120,160")
     ap.add_argument("--no-ivfflat", action="store_true", help="skip pgvector IVFFlat")
     ap.add_argument("--label", default="MiniLM-derived", help="what the data are, for the plot title")
@@ -500,8 +501,8 @@ def main():
     lists = a.ivfflat_lists or max(1, n // 1000)
     layouts = [s for s in a.embq_layouts.split(",") if s]
     embq_idx = {"bix_embq_" + lo: lo for lo in layouts}
-    idx = {name: "CREATE INDEX %s ON bix_embq USING embq_ivf (e i8vec_cosine_ops) WITH (layout = %s)" % (name, lo)
-           for name, lo in embq_idx.items()}
+    idx = {name: "CREATE INDEX %s ON bix_embq USING embq_ivf (e i8vec_cosine_ops) WITH (layout = %s%s)" % (
+        name, lo, ", " + a.embq_options if a.embq_options else "") for name, lo in embq_idx.items()}
     idx["bix_vec_hnsw"] = ("CREATE INDEX bix_vec_hnsw ON bix_vec USING hnsw (v vector_cosine_ops) "
                            "WITH (m = 16, ef_construction = 64)")
     if not a.no_ivfflat:
