@@ -7,8 +7,8 @@ MODULE_big = embq
 DATA = sql/embq--$(EXTVERSION).sql
 
 # Kernels: plain C, no PostgreSQL header (unit-tested on their own).
-KERNEL_OBJS = src/bitkernels.o src/planekernels.o src/densekernels.o src/int8kernels.o src/itemkernels.o src/quantkernels.o \
-	src/residualkernels.o src/dispatch.o src/kmeans.o
+include $(dir $(lastword $(MAKEFILE_LIST)))src/kernels.mk
+KERNEL_OBJS = $(addprefix src/,$(addsuffix .o,$(KERNEL_NAMES)))
 # PostgreSQL glue: types, functions, operators.
 GLUE_OBJS = src/embq.o src/gpu.o src/bitvec.o src/i8vec.o src/quantize.o src/distance.o \
 	src/arrayutil.o

@@ -26,7 +26,10 @@ SELECT embq_cpu_kernels();
 SELECT count(*) AS rows, count(*) FILTER (WHERE a.l2 = q.e <-> q.f AND a.ip = q.e <#> q.f
                                           AND a.cos = q.e <=> q.f) AS identical
 FROM kern_auto a JOIN kern_q q USING (i);
+-- (the DETAIL lists this CPU's variants, so it is not shown)
+\set VERBOSITY terse
 SET embq.cpu_kernels = 'sse9';
+\set VERBOSITY default
 RESET embq.cpu_kernels;
 SELECT embq_cpu_kernels() IN ('portable', 'avx2', 'avx512') AS known_variant;
 

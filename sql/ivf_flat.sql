@@ -157,8 +157,11 @@ CREATE INDEX fl_dims_d ON fl_dims USING embq_ivf (d) WITH (lists = 2, layout = f
 SELECT c.relname, i.dims, i.layout, i.rows_per_page
 FROM pg_class c, LATERAL embq_ivf_info(c.oid) i
 WHERE c.relname LIKE 'fl_dims_%' ORDER BY c.relname;
--- errors: a layout bitvec has not, a layout that does not exist
-CREATE INDEX ON fl_dims USING embq_ivf (d) WITH (layout = signs);
+-- a layout bitvec has not: a WARNING, and the index is flat (an error
+-- would surface only at the next TRUNCATE or REINDEX after an ALTER INDEX)
+CREATE INDEX fl_dims_d_signs ON fl_dims USING embq_ivf (d) WITH (lists = 2, layout = signs);
+SELECT layout FROM embq_ivf_info('fl_dims_d_signs');
+-- a layout that does not exist: an error
 CREATE INDEX ON fl_dims USING embq_ivf (a) WITH (layout = 'tiered');
 -- the option is fixed at build time: changing it needs a REINDEX
 ALTER INDEX fl_dims_a SET (layout = signs);

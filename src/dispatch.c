@@ -151,6 +151,19 @@ embq_kernels_choose(void)
 	return best;
 }
 
+/* The variant of a name, if this CPU supports it, else NULL. */
+const EmbqKernels *
+embq_kernels_find(const char *name)
+{
+	int			i;
+
+	for (i = 0; embq_kernel_variants[i] != NULL; i++)
+		if (strcmp(embq_kernel_variants[i]->name, name) == 0 &&
+			embq_kernels_supported(embq_kernel_variants[i]))
+			return embq_kernel_variants[i];
+	return NULL;
+}
+
 /* Force a variant by name, for tests and for users who must rule one out. */
 int
 embq_kernels_force(const char *name)

@@ -7,6 +7,7 @@
  */
 #include "embq.h"
 
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -23,19 +24,16 @@ static char *embq_cpu_kernels_setting = NULL;
 static bool
 CheckCpuKernels(char **newval, void **extra, GucSource source)
 {
-	const EmbqKernels *saved = embq_kernels();
-	bool		ok;
+	StringInfoData names;
 
-	if (strcmp(*newval, "auto") == 0)
+	if (strcmp(*newval, "auto") == 0 || embq_kernels_find(*newval) != NULL)
 		return true;
-	ok = embq_kernels_force(*newval) != 0;
-	embq_kernels_force(saved->name);
-	if (!ok)
-	{
-		GUC_check_errdetail("Valid values are \"auto\" and the variants this CPU supports (embq_cpu_kernels() names the best).");
-		return false;
-	}
-	return true;
+	initStringInfo(&names);
+	for (int i = 0; embq_kernel_variants[i] != NULL; i++)
+		if (embq_kernels_supported(embq_kernel_variants[i]))
+			appendStringInfo(&names, ", \"%s\"", embq_kernel_variants[i]->name);
+	GUC_check_errdetail("Valid values on this CPU are \"auto\"%s.", names.data);
+	return false;
 }
 
 /* Switch the kernel variant every later scan, insert and build uses. */

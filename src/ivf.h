@@ -47,7 +47,13 @@
 #include "embq.h"
 
 #define IVF_MAGIC			0x45495646	/* "EIVF" */
+/*
+ * Format versions: 2 for bitvec and i8vec signs indexes, 3 for i8vec flat
+ * ones, so that an embq from before the flat layout, which would read codes
+ * as sign-bit items, refuses them instead (it reads 2 only).
+ */
 #define IVF_VERSION			2
+#define IVF_VERSION_FLAT	3
 #define IVF_PAGE_ID			0xEB51
 #define IVF_META_BLKNO		0
 
@@ -235,7 +241,7 @@ typedef struct IvfQuery
 	uint64	   *sums;			/* plane_sums output, one page's items */
 	/* flat i8vec, real[] query: kernel outputs, one page's items */
 	double	   *dots;
-	int64	   *norms;
+	int64_t    *norms;			/* the kernels' type (int64 may differ) */
 } IvfQuery;
 
 /*

@@ -546,7 +546,7 @@ WriteMetaAndDirectory(IvfWriter *w, const IvfInfo *info, int lists, int dir_per_
 	IvfInitPage(page, IVF_META);
 	meta = IvfPageGetMeta(page);
 	meta->magic = IVF_MAGIC;
-	meta->version = IVF_VERSION;
+	meta->version = IvfIsFlat(info) && !IVF_METRIC_IS_BIT(info->metric) ? IVF_VERSION_FLAT : IVF_VERSION;
 	meta->dims = info->dims;
 	meta->metric = info->metric;
 	meta->lists = lists;

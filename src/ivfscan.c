@@ -469,6 +469,14 @@ ProbeRest(IndexScanDesc scan, IvfScanOpaque so)
 	ScanLists(scan, so, so->seg_first, so->probed, IVF_SCAN_REST);
 	so->heapified = false;
 	so->rest_pending = false;
+
+	/*
+	 * An exact scan that wanted more than its kept candidates (a selective
+	 * WHERE, a large LIMIT) would pay two passes over every later segment
+	 * too: from now on it keeps them all.
+	 */
+	if (!so->rescore)
+		so->keep = 0;
 }
 
 /* Block order, for rescoring a batch page by page. */

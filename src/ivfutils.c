@@ -54,19 +54,23 @@ IvfCapacity(int itemsize)
 
 /*
  * Whether an index of a metric and dimension stores its codes flat, from
- * its layout option: bitvec always does; auto chooses flat for i8vec up to
- * IVF_FLAT_MAX_AUTO_DIM dimensions.
+ * its layout option: bitvec always does (signs gets a WARNING); auto
+ * chooses flat for i8vec up to IVF_FLAT_MAX_AUTO_DIM dimensions.
  */
 bool
 IvfChooseFlat(int metric, int dims, int layout)
 {
 	if (IVF_METRIC_IS_BIT(metric))
 	{
+		/*
+		 * Not an error: the option can be set by ALTER INDEX, and an error
+		 * would then surface at the next TRUNCATE or REINDEX instead.
+		 */
 		if (layout == IVF_LAYOUT_SIGNS)
-			ereport(ERROR,
+			ereport(WARNING,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("embq_ivf layout \"signs\" applies only to i8vec columns"),
-					 errdetail("A bitvec index always scores the codes themselves.")));
+					 errdetail("A bitvec index always scores the codes themselves: it is built flat.")));
 		return true;
 	}
 	if (layout == IVF_LAYOUT_AUTO)
@@ -188,11 +192,11 @@ IvfReadMeta(Relation index, IvfMetaPageData *meta)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" is not a valid embq_ivf index", RelationGetRelationName(index))));
-	if (meta->version != IVF_VERSION)
+	if (meta->version != IVF_VERSION && meta->version != IVF_VERSION_FLAT)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("index \"%s\" has embq_ivf format version %u, this embq reads version %d",
-						RelationGetRelationName(index), meta->version, IVF_VERSION),
+				 errmsg("index \"%s\" has embq_ivf format version %u, this embq reads versions %d and %d",
+						RelationGetRelationName(index), meta->version, IVF_VERSION, IVF_VERSION_FLAT),
 				 errhint("Rebuild it with REINDEX.")));
 }
 
@@ -322,7 +326,7 @@ IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q)
 	else if (q->asymmetric && !IVF_METRIC_IS_BIT(info->metric))
 	{
 		q->dots = palloc(sizeof(double) * info->capacity);
-		q->norms = palloc(sizeof(int64) * info->capacity);
+		q->norms = palloc(sizeof(int64_t) * info->capacity);
 	}
 }
 

@@ -164,6 +164,7 @@ embq_kernels(void)
 
 /* Force a variant by name ("portable", "avx2", "avx512"); 0 if unknown or unsupported. */
 extern int	embq_kernels_force(const char *name);
+extern const EmbqKernels *embq_kernels_find(const char *name);
 
 /* Reduce EMBQ_FLOAT_LANES partial sums in the one fixed order all variants use. */
 extern double embq_reduce_lanes(const double *lanes);
