@@ -169,5 +169,36 @@ SELECT layout FROM embq_ivf_info('fl_dims_a');
 REINDEX INDEX fl_dims_a;
 SELECT layout FROM embq_ivf_info('fl_dims_a');
 
+-- the expression-index route: a table that keeps only its floats (as a
+-- pgvector table keeps a vector column, through its cast to real[]) indexed
+-- on their codes; a query that repeats the expression uses the index, which
+-- holds the codes, so it needs no code column
+CREATE TABLE fl_float (id int PRIMARY KEY, f real[]) WITH (autovacuum_enabled = off);
+INSERT INTO fl_float
+SELECT i, array(SELECT (sin(i * 0.517 * j + j * j * 0.11) + 0.5 * cos(i * 0.07 + j))::real
+                FROM generate_series(1, 48) j)
+FROM generate_series(1, 2000) i;
+CREATE INDEX fl_float_expr ON fl_float
+  USING embq_ivf ((quantize_int8(f)::i8vec(48)) i8vec_cosine_ops) WITH (lists = 20);
+SELECT layout, dims, metric FROM embq_ivf_info('fl_float_expr');
+SET enable_seqscan = off;
+SET embq.probes = 20;
+EXPLAIN (COSTS OFF) SELECT id FROM fl_float
+  ORDER BY quantize_int8(f)::i8vec(48) <=> (SELECT qf FROM fl_q WHERE qid = 1) LIMIT 10;
+CREATE TEMP TABLE fl_expr_idx AS
+SELECT qid, ARRAY(SELECT id FROM fl_float ORDER BY quantize_int8(f)::i8vec(48) <=> q.qf LIMIT 20) AS ids
+FROM fl_q q;
+RESET enable_seqscan;
+SET enable_indexscan = off;
+-- every list probed: the same rows in the same order as the sequential scan
+SELECT count(*) AS queries,
+       count(*) FILTER (WHERE i.ids = ARRAY(SELECT id FROM fl_float
+                                            ORDER BY quantize_int8(f)::i8vec(48) <=> q.qf, ctid
+                                            LIMIT 20)) AS same
+FROM fl_q q JOIN fl_expr_idx i USING (qid);
+RESET enable_indexscan;
+RESET embq.probes;
+DROP TABLE fl_float;
+
 DROP TABLE fl, fl_q, fl_ref, fl_res, fl_dims CASCADE;
 DROP FUNCTION fl_knn;
