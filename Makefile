@@ -79,10 +79,11 @@ unittest:
 	$(MAKE) -C test/unit check check-sanitize
 
 # Reference results computed independently (numpy) from the vectors in test/data.
-PYTHON ?= $(shell for p in /usr/bin/python3 python3; do $$p -c 'import numpy' 2>/dev/null && echo $$p && break; done)
+# (Not PYTHON: PGXS defines that, empty where the server was built without it.)
+EMBQ_PYTHON ?= $(shell for p in /usr/bin/python3 python3; do $$p -c 'import numpy' 2>/dev/null && echo $$p && break; done)
 testdata:
-	@test -n "$(PYTHON)" || { echo "numpy is needed for the reference tests (apt-get install python3-numpy)"; exit 1; }
-	$(PYTHON) test/data/gen_reference.py test/data/generated
+	@test -n "$(EMBQ_PYTHON)" || { echo "numpy is needed for the reference tests (apt-get install python3-numpy)"; exit 1; }
+	$(EMBQ_PYTHON) test/data/gen_reference.py test/data/generated
 
 installcheck: testdata
 
