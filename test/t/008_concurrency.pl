@@ -238,13 +238,19 @@ for (1 .. 1000)
 close $fh;
 $crashlog->new_lines;
 my ($rout, $rerr) = ('', '');
+# A REINDEX CONCURRENTLY waits for the transactions older than it, and an
+# ANALYZE or VACUUM of the load may wait for the lock it holds: PostgreSQL
+# then breaks the deadlock by cancelling one of them.  That is PostgreSQL's
+# behaviour, not embq's, so the loop goes on past a deadlock (pgbench retries
+# its transactions) and only other errors fail the test.
 my $reindex = IPC::Run::start(
-	[ $node->installed_command('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $reindex_sql,
+	[ $node->installed_command('psql'), '-X', '-q', '-f', $reindex_sql,
 	  '-d', $node->connstr('postgres') ],
 	'>', \$rout, '2>', \$rerr);
 
 my ($pout, $perr) = ('', '');
 my @pgbench = ($node->installed_command('pgbench'), '--no-vacuum', '--client=4', '--jobs=2', '--random-seed=8008',
+	'--max-tries=20',
 	"--time=$seconds", '--protocol=extended', split(' ', $files), $node->connstr('postgres'));
 note("pgbench: @pgbench");
 IPC::Run::run(\@pgbench, '>', \$pout, '2>', \$perr,
@@ -266,7 +272,10 @@ my @errors = grep { /ERROR|FATAL|abort/ } split /\n/, $perr;
 is(join("\n", @errors[ 0 .. ($#errors < 9 ? $#errors : 9) ]), '', 'concurrent load: no client error');
 my ($processed) = $pout =~ /number of transactions actually processed: (\d+)/;
 note("concurrent load: " . ($processed // 0) . " transactions");
-is($reindex_rc, 0, 'REINDEX INDEX CONCURRENTLY beside the load succeeds') or diag($rerr);
+is($reindex_rc, 0, 'the REINDEX INDEX CONCURRENTLY loop beside the load ran to its end') or diag($rerr);
+my @rerrors = grep { /ERROR/ && !/deadlock detected/ } split /\n/, $rerr;
+is(join("\n", @rerrors), '', 'REINDEX INDEX CONCURRENTLY beside the load fails only where PostgreSQL breaks a deadlock');
+note('REINDEX deadlocks broken by PostgreSQL: ' . scalar(grep { /deadlock detected/ } split /\n/, $rerr));
 is($node->safe_psql('postgres', q{SELECT string_agg(c.relname || ':' || i.indisvalid, ',' ORDER BY c.relname)
 	FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 	WHERE c.relname IN ('ci_v', 'cb_v', 'ci_other', 'cb_other')}),
