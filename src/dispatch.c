@@ -168,16 +168,12 @@ embq_kernels_find(const char *name)
 int
 embq_kernels_force(const char *name)
 {
-	int			i;
+	const EmbqKernels *k = embq_kernels_find(name);
 
-	for (i = 0; embq_kernel_variants[i] != NULL; i++)
-		if (strcmp(embq_kernel_variants[i]->name, name) == 0 &&
-			embq_kernels_supported(embq_kernel_variants[i]))
-		{
-			embq_kernels_chosen = embq_kernel_variants[i];
-			return 1;
-		}
-	return 0;
+	if (k == NULL)
+		return 0;
+	embq_kernels_chosen = k;
+	return 1;
 }
 
 /* Per-vector absmax int8 quantization; see kernels.h. */

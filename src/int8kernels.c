@@ -110,20 +110,6 @@ embq_f32_dot_portable(const float *a, const float *b, size_t n)
 
 #ifdef EMBQ_X86
 
-/* Horizontal sum of eight int32 lanes into int64. */
-EMBQ_TARGET_AVX2 static inline int64_t
-Sum256Epi32(__m256i v)
-{
-	int32_t		t[8];
-	int64_t		s = 0;
-	int			i;
-
-	_mm256_storeu_si256((__m256i *) t, v);
-	for (i = 0; i < 8; i++)
-		s += t[i];
-	return s;
-}
-
 /* AVX2 int8 dot product: widen to int16, multiply-add pairs into int32. */
 EMBQ_TARGET_AVX2 int64_t
 embq_i8_dot_avx2(const int8_t *a, const int8_t *b, size_t n)
@@ -143,7 +129,7 @@ embq_i8_dot_avx2(const int8_t *a, const int8_t *b, size_t n)
 
 			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, y));
 		}
-		sum += Sum256Epi32(acc);
+		sum += EmbqSum256Epi32(acc);
 	}
 	return sum + embq_i8_dot_portable(a + i, b + i, n - i);
 }
@@ -177,9 +163,9 @@ embq_i8_dot3_avx2(const int8_t *a, const int8_t *b, size_t n,
 			acc_bb = _mm256_add_epi32(acc_bb, _mm256_madd_epi16(y, y));
 			acc_ab = _mm256_add_epi32(acc_ab, _mm256_madd_epi16(x, y));
 		}
-		saa += Sum256Epi32(acc_aa);
-		sbb += Sum256Epi32(acc_bb);
-		sab += Sum256Epi32(acc_ab);
+		saa += EmbqSum256Epi32(acc_aa);
+		sbb += EmbqSum256Epi32(acc_bb);
+		sab += EmbqSum256Epi32(acc_ab);
 	}
 	embq_i8_dot3_portable(a + i, b + i, n - i, &taa, &tbb, &tab);
 	*aa = saa + taa;

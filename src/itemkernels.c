@@ -97,19 +97,6 @@ embq_f32_i8_l2sq_items_portable(const float *q, const uint8_t *items, size_t str
 		body(q, items, stride, n, dims, out, NULL, true, false); \
 	}
 
-/* Sum of eight int32 lanes. */
-EMBQ_TARGET_AVX2 static inline int64_t
-SumEpi32x8(__m256i v)
-{
-	int32_t		t[8];
-	int64_t		s = 0;
-
-	_mm256_storeu_si256((__m256i *) t, v);
-	for (int i = 0; i < 8; i++)
-		s += t[i];
-	return s;
-}
-
 /*
  * AVX2: two items at a time, four 4-lane accumulators each (the 16 lanes);
  * the dimensions past the last multiple of 16 go into the stored lanes one
@@ -181,7 +168,7 @@ ItemsAvx2(const float *q, const uint8_t *items, size_t stride, size_t n, size_t 
 		{
 			double		lanes[EMBQ_FLOAT_LANES];
 			double		sc = _mm256_cvtsd_f64(s[r]);
-			int64_t		nn = SumEpi32x8(nacc[r]);
+			int64_t		nn = EmbqSum256Epi32(nacc[r]);
 
 			for (int k = 0; k < 4; k++)
 				_mm256_storeu_pd(lanes + 4 * k, acc[r][k]);

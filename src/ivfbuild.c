@@ -54,14 +54,15 @@ IndexDims(Relation index, int metric)
 	return dims;
 }
 
-/* Whether the index stores its codes flat, from WITH (layout = ...). */
-static bool
-IndexFlat(Relation index)
+/* The scoring context of an index being built: its metric, dimensions and layout. */
+static void
+IndexInfoFor(Relation index, IvfInfo *info)
 {
 	IvfOptions *opts = (IvfOptions *) index->rd_options;
 	int			metric = IvfMetricOf(index);
+	int			dims = IndexDims(index, metric);
 
-	return IvfChooseFlat(metric, IndexDims(index, metric), opts ? opts->layout : IVF_LAYOUT_AUTO);
+	IvfInfoFor(metric, dims, IvfChooseFlat(metric, dims, opts ? opts->layout : IVF_LAYOUT_AUTO), info);
 }
 
 /*
@@ -708,8 +709,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	memset(&bs, 0, sizeof(bs));
 	bs.heap = heap;
 	bs.index = index;
-	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)),
-			   IndexFlat(index), &bs.info);
+	IndexInfoFor(index, &bs.info);
 	bs.rng = UINT64CONST(0x9E3779B97F4A7C15);
 	/* the GPU, if embq.gpu allows and one is usable (errors when on and none is) */
 	bs.gpu = EmbqGpuForWork();
@@ -818,7 +818,7 @@ ivfbuildempty(Relation index)
 	IvfWriter  *writer;
 	char	   *centroid;
 
-	IvfInfoFor(IvfMetricOf(index), IndexDims(index, IvfMetricOf(index)), IndexFlat(index), &info);
+	IndexInfoFor(index, &info);
 	dir_per_page = IvfDirPerPage(info.codesize);
 	centroid = palloc0(info.codesize);
 

@@ -28,25 +28,43 @@
  * a call.  From memory (AVX2), or from two 8-lane vectors holding lanes 0-7
  * and 8-15 (AVX-512).
  */
+/* The steps w = 2, 1 of the reduction, on the four lanes left after w = 4. */
+EMBQ_TARGET_AVX2 static inline double
+EmbqReduce4(__m256d s4)
+{
+	__m128d		s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+
+	return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
+
 EMBQ_TARGET_AVX2 static inline double
 EmbqReduceLanes256(const double *lanes)
 {
 	__m256d		lo = _mm256_add_pd(_mm256_loadu_pd(lanes), _mm256_loadu_pd(lanes + 8));
 	__m256d		hi = _mm256_add_pd(_mm256_loadu_pd(lanes + 4), _mm256_loadu_pd(lanes + 12));
-	__m256d		s4 = _mm256_add_pd(lo, hi);
-	__m128d		s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
 
-	return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+	return EmbqReduce4(_mm256_add_pd(lo, hi));
 }
 
 EMBQ_TARGET_AVX512 static inline double
 EmbqReduce512(__m512d lanes0, __m512d lanes8)
 {
 	__m512d		s8 = _mm512_add_pd(lanes0, lanes8);
-	__m256d		s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
-	__m128d		s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
 
-	return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+	return EmbqReduce4(_mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1)));
+}
+
+/* Horizontal sum of eight int32 lanes into int64. */
+EMBQ_TARGET_AVX2 static inline int64_t
+EmbqSum256Epi32(__m256i v)
+{
+	int32_t		t[8];
+	int64_t		s = 0;
+
+	_mm256_storeu_si256((__m256i *) t, v);
+	for (int i = 0; i < 8; i++)
+		s += t[i];
+	return s;
 }
 
 /* Widen 4 int8 codes at p to 4 doubles. */
