@@ -2,8 +2,9 @@
  *
  * assign.cu
  *		Nearest of k centroid codes for each of n codes, identical to the
- *		CPU's IvfNearestList (src/ivfutils.c): exact integer sums (__popc
- *		over 32-bit words, __dp4a over int8x4), then IvfCodeDistance's
+ *		CPU's nearest_list (src/ivfint8.c, src/ivfbits.c): exact integer
+ *		sums (__popc over 32-bit words, __dp4a over int8x4), then
+ *		I8CodeDistance's
  *		double formula (embq_dev_i8_dist), scanned in ascending centroid
  *		order with a strict "<" starting from +inf / index 0, so ties go to
  *		the lower index and a row whose distances are all +inf goes to 0.
@@ -118,7 +119,7 @@ k_assign(const uint32_t *__restrict__ codesT, size_t ldc, size_t ncodes, int Wq,
 
 				if (c < k)
 				{
-					/* IvfNearestList: a = the code, b = the centroid */
+					/* the index kind's nearest_list: a = the code, b = the centroid */
 					const double d = BITS ? (double) acc[r] :
 						embq_dev_i8_dist(metric, sa, aa, cscale[c], (long long) cnorm[c],
 										 (long long) acc[r]);
@@ -202,7 +203,7 @@ embq_impl_assign(int metric, int dims, int codesize, const uint8_t *codes, size_
 	}
 	if (k == 0)
 	{
-		/* IvfNearestList with no lists: every row to 0 */
+		/* the index kind's nearest_list with no lists: every row to 0 */
 		memset(out, 0, sizeof(int32_t) * n);
 		return 0;
 	}

@@ -344,7 +344,7 @@ embq_dev_cosine_from_sums(double dot, double na, double nb)
 }
 
 /*
- * IvfCodeDistance (src/ivfutils.c) for i8 metrics from the exact integer
+ * I8CodeDistance (src/ivfint8.c) for i8 metrics from the exact integer
  * sums aa = a.a, bb = b.b, ab = a.b of code a (scale sa) and code b (scale
  * sb): embq_i8_l2sq, -embq_i8_ip, RankValue(embq_i8_cosine), written
  * operation for operation as src/codedist.h so that, compiled without

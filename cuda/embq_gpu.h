@@ -18,8 +18,8 @@
  *  - codes are in the index's code format (kernels.h, ivf.h): packed bits for
  *    bitvec (dimension 0 = MSB of byte 0), or a float4 scale followed by
  *    dims int8 codes for i8vec, codesize bytes each, packed back to back;
- *  - distances are the index's ranking distances (ivfutils.c,
- *    IvfCodeDistance / IvfExactDistance), computed from exact integer sums
+ *  - distances are the index's ranking distances (ivfint8.c, ivfbits.c:
+ *    the code distance and exact_distance), computed from exact integer sums
  *    where the CPU computes them so, so GPU and CPU agree on assignments
  *    (ties go to the lower index).
  *
@@ -73,7 +73,7 @@ typedef struct EmbqGpuApi
 	/*
 	 * Nearest of k centroid codes for each of n codes, by metric (HAMMING,
 	 * L2, IP or COSINE); out[i] in [0, k).  Identical to the CPU's
-	 * IvfNearestList for every row (integer sums, the same double formula,
+	 * the index kind's nearest_list for every row (integer sums, the same double formula,
 	 * no fused multiply-add, ties to the lower index).
 	 */
 	int			(*assign) (int metric, int dims, int codesize,

@@ -4,8 +4,8 @@
  *		Batched top-k: for each of nq queries the k nearest of n codes,
  *		ascending by distance, ties to the lower index.
  *
- * Distances are IvfExactDistance's (src/ivfutils.c), computed as the CPU
- * computes them and then rounded to float (the output type):
+ * Distances are the index kinds' exact_distance (src/ivfint8.c,
+ * src/ivfbits.c), computed as the CPU computes them and then rounded to float (the output type):
  *  - HAMMING (and BIT_IP with code queries): popcount of XOR, exact;
  *  - L2 / IP / COSINE with code queries: exact integer sums by __dp4a,
  *	  then the double formula of codedist.h (embq_dev_i8_dist), sqrt for
@@ -254,7 +254,7 @@ score_codes(const TkParams &p, int g, size_t i, float *d)
 		for (int qi = 0; qi < QG; qi++)
 		{
 			const int	q = g * QG + qi;
-			/* IvfExactDistance -> IvfCodeDistance(query, code): a = query */
+			/* exact_distance -> I8CodeDistance(query, code): a = query */
 			double		dd = embq_dev_i8_dist(p.metric, p.qscale[q], (long long) p.qnorm[q],
 											  sb, bb, (long long) acc[qi]);
 
@@ -634,7 +634,7 @@ embq_impl_topk(int metric, int asymmetric, int dims, int codesize,
 		return -1;
 	}
 
-	/* which kernel: the query form decides, as in IvfExactDistance */
+	/* which kernel: the query form decides, as in exact_distance */
 	switch (metric)
 	{
 		case EMBQ_GPU_METRIC_HAMMING:

@@ -325,7 +325,7 @@ embq_ivf_info(PG_FUNCTION_ARGS)
 	values[4] = CStringGetTextDatum((meta.build_path & IVF_BUILD_GPU_TRAIN) ? "gpu" : "cpu");
 	values[5] = CStringGetTextDatum((meta.build_path & IVF_BUILD_GPU_ASSIGN) ? "gpu" : "cpu");
 	values[6] = Int32GetDatum(meta.build_workers);
-	values[7] = CStringGetTextDatum(IvfIsFlat(&meta) ? "flat" : "signs");
+	values[7] = CStringGetTextDatum(IvfKindOf(meta.metric, meta.codecapacity == 0)->layout);
 	relation_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -165,7 +165,7 @@ typedef IvfListData *IvfList;
  * An i8vec data page item.  With x the row's vector (for cosine, scaled to
  * unit length), c its list's centroid, s the sign vector of the residual
  * r = x - c (+1 where positive, -1 elsewhere) and alpha = |r|^2 / sum |r_j|
- * (see IvfCoarseItemFor), q . x is estimated by q . c + alpha * (q . s),
+ * (see SignsCoarseItem in ivfsigns.c), q . x is estimated by q . c + alpha * (q . s),
  * and the coarse pass estimates the distance
  * as a * (q . s) + w * (q . c) + b, with q . c computed once per list:
  * L2 (squared, |q|^2 dropped) a = -2 alpha, w = -2, b = |x|^2; inner
@@ -185,9 +185,6 @@ typedef struct IvfCoarseItem
 	uint8		mask[FLEXIBLE_ARRAY_MEMBER];	/* residual sign bits, LSB-first */
 } IvfCoarseItem;
 
-/* Whether an index's coarse pass scores the codes themselves (no rescoring). */
-#define IvfIsFlat(info) ((info)->codecapacity == 0)
-
 #define IVF_LIST_SIZE(codesize) MAXALIGN(offsetof(IvfListData, centroid) + (codesize))
 
 /* Index options (WITH (...)) */
@@ -205,9 +202,14 @@ extern int	embq_ivf_max_probes;
 extern int	embq_ivf_rescore_factor;
 
 /* What the index needs to know about its column and metric. */
+typedef struct IvfKindOps IvfKindOps;
+
 typedef struct IvfInfo
 {
+	const IvfKindOps *ops;		/* the index kind's operations */
 	int			metric;
+	bool		spherical;		/* cosine: rows rank by direction, and k-means
+								 * trains on them at unit length */
 	int			dims;
 	int			codesize;
 	int			itemsize;		/* data page item: the code, or an IvfCoarseItem */
@@ -290,33 +292,126 @@ CodeScale(const char *code)
 /* The int8 codes of an i8vec code, after its scale. */
 #define CodeInt8(code) ((const int8_t *) ((code) + sizeof(float)))
 
-/* ivfutils.c */
+/*
+ * What differs between the kinds of embq_ivf index, chosen once where an
+ * index's IvfInfo is filled in (IvfInfoFor for a build, IvfGetCache for an
+ * index on disk): the build, insert, scan and vacuum call through it and
+ * never test the kind.  Three kinds: bitvec (data pages hold the codes; the
+ * coarse pass is exact), i8vec flat (the same, scored by the item kernels)
+ * and i8vec signs (data pages hold IvfCoarseItems, the codes a second
+ * chain of code pages; candidates are rescored).  What differs between the
+ * metrics of a kind stays in its file.
+ */
+struct IvfKindOps
+{
+	const char *type_name;		/* the column type */
+	const char *layout;			/* as embq_ivf_info shows it */
+	uint32		version;		/* the format version it writes */
+	bool		rescores;		/* code pages, a coarse item per row */
+	int			max_dims;		/* the most dimensions it indexes */
+	int			max_query_dim;	/* a real[] query's limit, the type's */
+	/* bytes of a code, and of a data page item */
+	int			(*code_size) (int dims);
+	int			(*item_size) (int dims);
+	/* a column value (a datum of the column's type) as a code */
+	void		(*datum_to_code) (const IvfInfo *info, Datum value, char *code);
+	/* a real[] query's own code, for the coarse pass */
+	void		(*query_code) (const IvfInfo *info, const float *x, char *code);
+	/* per-scan state of the item scoring */
+	void		(*prepare_query) (IvfQuery *q);
+	/*
+	 * each list's rank for a query (smaller is nearer) and the term of its
+	 * rows' estimate that is the same for the whole list (list_dot)
+	 */
+	void		(*rank_lists) (const IvfQuery *q, const char *centroids, const double *csqnorm,
+							   int lists, double *list_dot, double *rank);
+	/* coarse distances of n consecutive data page items, in ranking order */
+	void		(*score_items) (const IvfQuery *q, const char *items, int n, double qc, double *out);
+	/* the value the ORDER BY operator returns for a stored code */
+	double		(*exact_distance) (const IvfQuery *q, const char *code);
+	/* the data page item of a code in a list, when items are not codes */
+	void		(*coarse_item) (const IvfInfo *info, const char *code, const char *centroid,
+								BlockNumber codeblk, int codeoff, char *item);
+	/* the list whose centroid is nearest to a code: where a row goes */
+	int			(*nearest_list) (const IvfInfo *info, const char *code, const char *centroids,
+								 int lists);
+	/* |centroid|^2 of each list, for rank_lists; NULL when it needs none */
+	void		(*centroid_norms) (const IvfInfo *info, const char *centroids, int lists,
+								   double *out);
+
+	/*
+	 * Training and assignment.  k-means runs on training codes (i8vec codes,
+	 * IvfTrainCodeSize): training_codes makes them from n codes, NULL when the
+	 * codes already are.  assign_keys gives a list's terms of the blocked
+	 * assignment (see ivfassign.c) and assign_factor a row's; NULL: rows are
+	 * assigned one at a time by nearest_list.
+	 */
+	void		(*training_codes) (const IvfInfo *info, const char *codes, int n, char *out);
+	void		(*code_to_floats) (const IvfInfo *info, const char *code, float *out);
+	void		(*floats_to_centroid) (const IvfInfo *info, const float *x, char *code);
+	void		(*assign_keys) (const IvfInfo *info, const char *centroid, double *cadd,
+								double *cmul);
+	float		(*assign_factor) (const IvfInfo *info, float rowscale);
+};
+
+/* Whether an index's coarse pass scores the codes themselves (no rescoring). */
+#define IvfIsFlat(info) (!(info)->ops->rescores)
+
+/* ivfinfo.c */
+extern const IvfKindOps *IvfKindOf(int metric, bool flat);
 extern IvfCache *IvfGetCache(Relation index);
-extern int	IvfCodeSize(int metric, int dims);
-extern int	IvfItemSize(int metric, int dims, bool flat);
-extern int	IvfCapacity(int itemsize);
 extern void IvfInfoFor(int metric, int dims, bool flat, IvfInfo *info);
 extern bool IvfChooseFlat(int metric, int dims, int layout);
-extern int	IvfDirPerPage(int codesize);
 extern int	IvfMetricOf(Relation index);
+extern void IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q);
+extern int	IvfRescoreBatch(int dims, int codecapacity, int factor);
+
+/* ivfpage.c */
+extern int	IvfCapacity(int itemsize);
+extern int	IvfDirPerPage(int codesize);
 extern void IvfInitPage(Page page, uint16 flags);
 extern Buffer IvfNewBuffer(Relation index, ForkNumber forknum);
 extern int	IvfPutEntry(Page page, int capacity, int itemsize, ItemPointer tid, const char *item);
 extern bool IvfPageHasRoom(Page page, int capacity);
 extern void IvfReadMeta(Relation index, IvfMetaPageData *meta);
-extern void IvfDatumToCode(const IvfInfo *info, Datum value, char *code);
-extern void IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q);
-extern double IvfCoarseDistance(const IvfQuery *q, const char *code);
-extern double IvfExactDistance(const IvfQuery *q, const char *code);
-extern void IvfCoarseItemFor(const IvfInfo *info, const char *code, const char *centroid,
-							 BlockNumber codeblk, int codeoff, char *item);
-extern void IvfQueryCentroidDots(const IvfQuery *q, const char *centroids, int lists, double *out);
-extern double IvfCentroidRank(const IvfInfo *info, double dot, double csqnorm);
-extern void IvfScoreItems(const IvfQuery *q, const char *items, int n, double qc, double *out);
-extern int	IvfRescoreBatch(int dims, int codecapacity, int factor);
 extern BlockNumber IvfDirBlock(int list, int dir_per_page);
 extern IvfList IvfDirEntry(Page page, int list, int dir_per_page, int codesize);
-extern int	IvfNearestList(const IvfInfo *info, const char *code, const char *centroids, int lists);
+
+/* ivfbits.c, ivfint8.c, ivfsigns.c: the kinds */
+extern const IvfKindOps IvfBitOps;
+extern const IvfKindOps IvfI8FlatOps;
+extern const IvfKindOps IvfI8SignsOps;
+
+/* ivfint8.c: what the two i8vec kinds share, and their tables' entries for it */
+extern int	IvfI8CodeSize(int dims);
+extern void IvfI8DatumToCode(const IvfInfo *info, Datum value, char *code);
+extern void IvfI8QueryCode(const IvfInfo *info, const float *x, char *code);
+extern void IvfI8RankLists(const IvfQuery *q, const char *centroids, const double *csqnorm,
+						   int lists, double *list_dot, double *rank);
+extern double IvfI8ExactDistance(const IvfQuery *q, const char *code);
+extern int	IvfI8NearestList(const IvfInfo *info, const char *code, const char *centroids, int lists);
+extern void IvfI8CentroidNorms(const IvfInfo *info, const char *centroids, int lists, double *out);
+extern void IvfI8CodeToFloats(const IvfInfo *info, const char *code, float *out);
+extern void IvfI8FloatsToCentroid(const IvfInfo *info, const float *x, char *code);
+extern void IvfI8AssignKeys(const IvfInfo *info, const char *centroid, double *cadd, double *cmul);
+extern float IvfI8AssignFactor(const IvfInfo *info, float rowscale);
+
+#define IVF_I8_COMMON_OPS \
+	.type_name = "i8vec", \
+	.max_dims = IVF_I8_MAX_DIM, \
+	.max_query_dim = I8VEC_MAX_DIM, \
+	.code_size = IvfI8CodeSize, \
+	.datum_to_code = IvfI8DatumToCode, \
+	.query_code = IvfI8QueryCode, \
+	.rank_lists = IvfI8RankLists, \
+	.exact_distance = IvfI8ExactDistance, \
+	.nearest_list = IvfI8NearestList, \
+	.centroid_norms = IvfI8CentroidNorms, \
+	.training_codes = NULL, \
+	.code_to_floats = IvfI8CodeToFloats, \
+	.floats_to_centroid = IvfI8FloatsToCentroid, \
+	.assign_keys = IvfI8AssignKeys, \
+	.assign_factor = IvfI8AssignFactor
 
 #define IvfTids(page) ((ItemPointer) PageGetContents(page))
 #define IvfItems(page, capacity) \

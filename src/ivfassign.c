@@ -25,16 +25,8 @@
 #include "utils/memutils.h"
 
 /*
- * Set up the CPU assignment of i8vec rows.  The int8 dot product x.c of a
- * row with each centroid is exact (embq_kmeans_assign_codes), and the
- * nearest list is the one with the least key cadd - f(x) cmul x.c (f(x):
- * the row's scale for L2, else 1), the operator class's own
- * distance up to terms that are equal for every list (so the same lists as
- * IvfNearestList, which inserts use, up to rounding in ties):
- *   L2:      |sx x - sc c|^2 - sx^2 |x|^2 = sc^2 |c|^2 - sx (2 sc) x.c
- *   IP:      -sx sc x.c ranks as -sc x.c
- *   cosine:  1 - x.c / (|x| |c|) ranks as -x.c / |c|; a zero centroid,
- *            whose distance is NaN, is never nearest.
+ * Set up the blocked CPU assignment: each list's terms of the key (see
+ * IvfI8AssignKeys) and the dot products' workspace.
  */
 static void
 PrepareCpuAssign(IvfBuildState *bs)
@@ -45,28 +37,8 @@ PrepareCpuAssign(IvfBuildState *bs)
 	bs->cmul = palloc(sizeof(double) * bs->lists);
 	bs->dots = palloc_extended(sizeof(int32_t) * EMBQ_KMEANS_CODE_CHUNK * bs->lists, MCXT_ALLOC_HUGE);
 	for (int c = 0; c < bs->lists; c++)
-	{
-		const char *code = bs->centroids + (Size) c * info->codesize;
-		const int8_t *cc = CodeInt8(code);
-		double		sc = CodeScale(code),
-					cc2 = (double) info->kern->i8_dot(cc, cc, info->dims);
-
-		switch (info->metric)
-		{
-			case IVF_METRIC_L2:
-				bs->cadd[c] = sc * sc * cc2;
-				bs->cmul[c] = 2 * sc;
-				break;
-			case IVF_METRIC_IP:
-				bs->cadd[c] = 0;
-				bs->cmul[c] = sc;
-				break;
-			default:
-				bs->cadd[c] = sc == 0 || cc2 == 0 ? INFINITY : 0;
-				bs->cmul[c] = sc == 0 || cc2 == 0 ? 0 : 1 / sqrt(cc2);
-				break;
-		}
-	}
+		info->ops->assign_keys(info, bs->centroids + (Size) c * info->codesize,
+							   &bs->cadd[c], &bs->cmul[c]);
 }
 
 /*
@@ -86,11 +58,11 @@ AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 	/* bitvec: a hamming distance costs about a byte's worth of work a byte */
 	int			bitstep = (int) Min(256, embq_kmeans_check_rows(bs->lists, info->codesize));
 
-	if (IVF_METRIC_IS_BIT(info->metric))
+	if (info->ops->assign_keys == NULL)
 	{
 		for (int i = 0; i < n; i++)
 		{
-			out[i] = IvfNearestList(info, codes + (Size) i * cs, bs->centroids, bs->lists);
+			out[i] = info->ops->nearest_list(info, codes + (Size) i * cs, bs->centroids, bs->lists);
 			if ((i + 1) % bitstep == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
@@ -104,13 +76,7 @@ AssignBatch(IvfBuildState *bs, const char *codes, int n, int32_t *out)
 		float		factors[EMBQ_KMEANS_CODE_CHUNK];
 
 		for (int i = 0; i < m; i++)
-		{
-			float		sx = CodeScale(codes + (Size) (i0 + i) * cs);
-
-			/* a zero row is at NaN from every centroid by cosine: list 0, as inserts */
-			factors[i] = info->metric == IVF_METRIC_L2 ? sx
-				: info->metric == IVF_METRIC_COSINE && sx == 0 ? NAN : 1;
-		}
+			factors[i] = info->ops->assign_factor(info, CodeScale(codes + (Size) (i0 + i) * cs));
 		embq_kmeans_assign_codes(CodeInt8(codes + (Size) i0 * cs), cs, factors, m,
 								 CodeInt8(bs->centroids), cs, bs->cadd, bs->cmul, bs->lists,
 								 info->dims, bs->dots, out + i0);
@@ -184,7 +150,7 @@ IvfAssignCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	if (isnull[0])
 		return;
 	old = MemoryContextSwitchTo(bs->tmpctx);
-	IvfDatumToCode(&bs->info, values[0],
+	bs->info.ops->datum_to_code(&bs->info, values[0],
 				   bs->batch_codes + (Size) bs->batch_count * bs->info.codesize);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tmpctx);
@@ -253,7 +219,7 @@ void
 IvfAssignBegin(IvfBuildState *bs, int sortmem, SortCoordinate coordinate)
 {
 	Size		per_row = bs->info.codesize + sizeof(ItemPointerData) + sizeof(int32_t);
-	Size		keys = IVF_METRIC_IS_BIT(bs->info.metric) ? 0 :
+	Size		keys = bs->info.ops->assign_keys == NULL ? 0 :
 		(Size) bs->lists * (2 * sizeof(double) + EMBQ_KMEANS_CODE_CHUNK * sizeof(int32_t));
 
 	bs->batch_size = bs->gpu ? IVF_ASSIGN_BATCH_GPU : IVF_ASSIGN_BATCH;

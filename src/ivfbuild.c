@@ -39,18 +39,18 @@ static int
 IndexDims(Relation index, int metric)
 {
 	int			dims = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	const IvfKindOps *ops = IvfKindOf(metric, false);
 
 	if (dims < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column does not have dimensions"),
-				 errhint("Declare the column as %s(n) to index it with embq_ivf.",
-						 IVF_METRIC_IS_BIT(metric) ? "bitvec" : "i8vec")));
-	if (!IVF_METRIC_IS_BIT(metric) && dims > IVF_I8_MAX_DIM)
+				 errhint("Declare the column as %s(n) to index it with embq_ivf.", ops->type_name)));
+	if (dims > ops->max_dims)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("column cannot have more than %d dimensions for embq_ivf index",
-						IVF_I8_MAX_DIM)));
+						ops->max_dims)));
 	return dims;
 }
 
@@ -94,7 +94,7 @@ TrainingBytes(const IvfInfo *info, Size n, Size k, bool floats)
 	if (floats)
 		return n * dims * sizeof(float) + k * dims * sizeof(float) +
 			embq_kmeans_workspace(n, dims, k);
-	return (IVF_METRIC_IS_BIT(info->metric) ? n * IvfTrainCodeSize(info) : 0) +
+	return (info->ops->training_codes ? n * IvfTrainCodeSize(info) : 0) +
 		n * sizeof(float) + k * dims * sizeof(float) + embq_kmeans_workspace_codes(n, dims, k);
 }
 
@@ -218,7 +218,7 @@ SampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			return;
 		slot = (int) r;
 	}
-	IvfDatumToCode(&bs->info, values[0], bs->sample + (Size) slot * bs->info.codesize);
+	bs->info.ops->datum_to_code(&bs->info, values[0], bs->sample + (Size) slot * bs->info.codesize);
 }
 
 /* k-means progress hook: allow cancellation between iterations. */
@@ -226,47 +226,6 @@ static void
 KmeansProgress(void *arg, int iter)
 {
 	CHECK_FOR_INTERRUPTS();
-}
-
-/* Code to floats: scale * code for i8vec, 0/1 for bitvec. */
-static void
-CodeToFloats(const IvfInfo *info, const char *code, float *out)
-{
-	if (IVF_METRIC_IS_BIT(info->metric))
-	{
-		for (int j = 0; j < info->dims; j++)
-			out[j] = (code[j >> 3] & (0x80 >> (j & 7))) ? 1.0f : 0.0f;
-	}
-	else
-	{
-		double		scale = CodeScale(code);
-		const int8_t *c = CodeInt8(code);
-
-		for (int j = 0; j < info->dims; j++)
-			out[j] = (float) (scale * c[j]);
-	}
-}
-
-/* Floats (a trained centroid) to a code. */
-static void
-FloatsToCode(const IvfInfo *info, const float *x, char *code)
-{
-	if (IVF_METRIC_IS_BIT(info->metric))
-	{
-		/* a bit centroid is the majority bit of its members */
-		float	   *half = palloc(sizeof(float) * info->dims);
-
-		for (int j = 0; j < info->dims; j++)
-			half[j] = 0.5f;
-		info->kern->binarize(x, half, info->dims, (uint8_t *) code);
-		pfree(half);
-	}
-	else
-	{
-		float		scale = embq_quantize_i8(x, info->dims, (int8_t *) (code + sizeof(float)));
-
-		memcpy(code, &scale, sizeof(float));
-	}
 }
 
 /*
@@ -282,7 +241,7 @@ TrainOnGpu(IvfBuildState *bs, const float *x, int n, float *centroids)
 		return false;
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN_GPU);
 	if (EmbqGpuKmeansTrain(bs->gpu, x, n, bs->info.dims, bs->lists, IVF_KMEANS_ITERS,
-						   bs->info.metric == IVF_METRIC_COSINE, 42, centroids,
+						   bs->info.spherical, 42, centroids,
 						   err, sizeof(err)) == 0)
 	{
 		bs->build_path |= IVF_BUILD_GPU_TRAIN;
@@ -331,29 +290,19 @@ ScaleFloats(float *x, Size n, double scale)
 }
 
 /*
- * Replace the first n sampled bitvec codes by training codes (i8vec codes
- * of scale 1 whose values are the bits, 0 or 1): k-means on them is k-means
- * on the bits as 0/1 floats, where squared L2 is the hamming distance, but
- * with exact int8 products, 7-8x faster than float ones.
+ * Replace the first n sampled codes by training codes, where the kind's
+ * codes are not (bitvec: the bits as 0/1 int8 values).
  */
 static void
-BitsToTrainingCodes(IvfBuildState *bs, int n)
+MakeTrainingCodes(IvfBuildState *bs, int n)
 {
 	const IvfInfo *info = &bs->info;
-	Size		tcs = IvfTrainCodeSize(info);
-	char	   *codes = palloc_extended((Size) n * tcs, MCXT_ALLOC_HUGE);
-	float		one = 1.0f;
+	char	   *codes;
 
-	for (int i = 0; i < n; i++)
-	{
-		const uint8_t *bits = (const uint8_t *) bs->sample + (Size) i * info->codesize;
-		char	   *code = codes + (Size) i * tcs;
-		int8_t	   *v = (int8_t *) code + sizeof(float);
-
-		memcpy(code, &one, sizeof(float));
-		for (int j = 0; j < info->dims; j++)
-			v[j] = (bits[j >> 3] >> (7 - (j & 7))) & 1;
-	}
+	if (info->ops->training_codes == NULL)
+		return;
+	codes = palloc_extended((Size) n * IvfTrainCodeSize(info), MCXT_ALLOC_HUGE);
+	info->ops->training_codes(info, bs->sample, n, codes);
 	pfree(bs->sample);
 	bs->sample = codes;
 }
@@ -376,13 +325,12 @@ TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 	const char *codes;
 	bool		shared;
 
-	if (IVF_METRIC_IS_BIT(info->metric))
-		BitsToTrainingCodes(bs, n);
+	MakeTrainingCodes(bs, n);
 	for (int i = 0; i < n; i++)
 	{
 		const char *code = bs->sample + (Size) i * tcs;
 
-		if (info->metric == IVF_METRIC_COSINE)
+		if (info->spherical)
 		{
 			double		sq = (double) info->kern->i8_dot(CodeInt8(code), CodeInt8(code), info->dims);
 
@@ -404,7 +352,7 @@ TrainOnCodes(IvfBuildState *bs, int n, float *cf)
 		codes = bs->sample;
 	work = palloc_extended(embq_kmeans_workspace_codes(n, info->dims, bs->lists), MCXT_ALLOC_HUGE);
 	embq_kmeans_train_codes(CodeInt8(codes), tcs, scales, n, info->dims,
-							bs->lists, IVF_KMEANS_ITERS, info->metric == IVF_METRIC_COSINE, 42,
+							bs->lists, IVF_KMEANS_ITERS, info->spherical, 42,
 							cf, work, KmeansProgress, NULL,
 							shared ? IvfParallelTrainAssign : NULL, bs->leader);
 	pfree(work);
@@ -486,8 +434,8 @@ TrainCentroids(IvfBuildState *bs)
 		{
 			float	   *row = x + (Size) i * dims;
 
-			CodeToFloats(info, bs->sample + (Size) i * info->codesize, row);
-			if (info->metric == IVF_METRIC_COSINE)
+			info->ops->code_to_floats(info, bs->sample + (Size) i * info->codesize, row);
+			if (info->spherical)
 				UnitLength(info, row);
 		}
 		/* k-means is scale-equivariant: train at unit scale, scale back */
@@ -498,7 +446,7 @@ TrainCentroids(IvfBuildState *bs)
 			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_IVF_PHASE_TRAIN);
 			work = palloc_extended(embq_kmeans_workspace(n, dims, k), MCXT_ALLOC_HUGE);
 			embq_kmeans_train(x, n, dims, k, IVF_KMEANS_ITERS,
-							  info->metric == IVF_METRIC_COSINE, 42, cf, work,
+							  info->spherical, 42, cf, work,
 							  KmeansProgress, NULL);
 			pfree(work);
 		}
@@ -506,7 +454,7 @@ TrainCentroids(IvfBuildState *bs)
 		pfree(x);
 	}
 	for (int c = 0; c < k; c++)
-		FloatsToCode(info, cf + (Size) c * dims, bs->centroids + (Size) c * info->codesize);
+		info->ops->floats_to_centroid(info, cf + (Size) c * dims, bs->centroids + (Size) c * info->codesize);
 	pfree(cf);
 }
 
@@ -547,7 +495,7 @@ WriteMetaAndDirectory(IvfWriter *w, const IvfInfo *info, int lists, int dir_per_
 	IvfInitPage(page, IVF_META);
 	meta = IvfPageGetMeta(page);
 	meta->magic = IVF_MAGIC;
-	meta->version = IvfIsFlat(info) && !IVF_METRIC_IS_BIT(info->metric) ? IVF_VERSION_FLAT : IVF_VERSION;
+	meta->version = info->ops->version;
 	meta->dims = info->dims;
 	meta->metric = info->metric;
 	meta->lists = lists;
@@ -640,7 +588,7 @@ static void
 WriteLists(IvfBuildState *bs, IvfWriter *w, int dir_per_page)
 {
 	const IvfInfo *info = &bs->info;
-	bool		twotier = info->codecapacity > 0;
+	bool		twotier = info->ops->rescores;
 	TupleTableSlot *sorted = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsMinimalTuple);
 	IvfChains	chains;
 	IvfOpenPage data = {NULL, InvalidBlockNumber, -1};
@@ -673,8 +621,8 @@ WriteLists(IvfBuildState *bs, IvfWriter *w, int dir_per_page)
 			page = PageWithRoom(w, &codes, list, IVF_CODE, info->codecapacity,
 								chains.codestart, chains.codelast);
 			off = IvfPutEntry(page, info->codecapacity, info->codesize, tid, VARDATA_ANY(code));
-			IvfCoarseItemFor(info, VARDATA_ANY(code), bs->centroids + (Size) list * info->codesize,
-							 codes.blkno, off, item);
+			info->ops->coarse_item(info, VARDATA_ANY(code), bs->centroids + (Size) list * info->codesize,
+								   codes.blkno, off, item);
 		}
 		else
 			memcpy(item, VARDATA_ANY(code), info->codesize);

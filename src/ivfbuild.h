@@ -79,7 +79,7 @@ typedef struct IvfBuildState
 static inline int
 IvfTrainCodeSize(const IvfInfo *info)
 {
-	return IvfCodeSize(IVF_METRIC_L2, info->dims);
+	return IvfI8CodeSize(info->dims);
 }
 
 /* ivfassign.c */

@@ -164,13 +164,13 @@ ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	info = cache->info;
 	info.kern = embq_kernels();
 	code = palloc(info.codesize);
-	IvfDatumToCode(&info, value, code);
-	list = IvfNearestList(&info, code, cache->centroids, meta.lists);
-	if (info.codecapacity > 0)
+	info.ops->datum_to_code(&info, value, code);
+	list = info.ops->nearest_list(&info, code, cache->centroids, meta.lists);
+	if (info.ops->rescores)
 	{
 		/* the item's code address is filled in once the code has a slot */
 		item = palloc(info.itemsize);
-		IvfCoarseItemFor(&info, code, cache->centroids + (Size) list * info.codesize,
+		info.ops->coarse_item(&info, code, cache->centroids + (Size) list * info.codesize,
 						 InvalidBlockNumber, 0, item);
 	}
 	cache = NULL;

@@ -9,7 +9,7 @@
  * distance (hamming, or the bits' inner product with a real[] query).
  * i8vec: the item holds the sign bits of the row's residual from its list's
  * centroid, scored against the query held as bit planes, a page of items
- * per kernel call (IvfScoreItems): 1/7 of the bytes of the int8 codes at
+ * per kernel call (the kind's score_items): 1/7 of the bytes of the int8 codes at
  * 1024 dimensions, so the pass reads few pages.
  *
  * Rescore (i8vec): the nearest IvfRescoreBatch() candidates by coarse
@@ -222,29 +222,24 @@ SiftDownRanks(IvfListRank *h, int n, int i)
 static void
 OrderLists(IvfScanOpaque so, const IvfCache *cache)
 {
+	double	   *rank;
+
 	/* the relcache may drop its cache between calls: keep what scans need */
 	so->list_dot = palloc0(sizeof(double) * so->lists);
 	so->ranks = palloc(sizeof(IvfListRank) * so->lists);
 	so->list_order = palloc(sizeof(int) * so->lists);
 
-	/* one dot product per list ranks it and serves its rows' estimates */
-	if (!so->nullquery && !IVF_METRIC_IS_BIT(so->info.metric))
-		IvfQueryCentroidDots(&so->query, cache->centroids, so->lists, so->list_dot);
+	/* i8vec: one dot product per list ranks it and serves its rows' estimates */
+	rank = palloc0(sizeof(double) * so->lists);
+	if (!so->nullquery)
+		so->info.ops->rank_lists(&so->query, cache->centroids, cache->csqnorm, so->lists,
+								 so->list_dot, rank);
 	for (int i = 0; i < so->lists; i++)
 	{
-		const char *centroid = cache->centroids + (Size) i * cache->meta.codesize;
-		double		rank;
-
-		if (so->nullquery)
-			rank = 0;
-		else if (IVF_METRIC_IS_BIT(so->info.metric))
-			rank = so->query.asymmetric ? IvfExactDistance(&so->query, centroid)
-				: IvfCoarseDistance(&so->query, centroid);
-		else
-			rank = IvfCentroidRank(&so->info, so->list_dot[i], cache->csqnorm[i]);
-		so->ranks[i].rank = rank;
+		so->ranks[i].rank = rank[i];
 		so->ranks[i].list = i;
 	}
+	pfree(rank);
 	for (int i = so->lists / 2 - 1; i >= 0; i--)
 		SiftDownRanks(so->ranks, so->lists, i);
 	so->nranks = so->lists;
@@ -372,7 +367,7 @@ ListStart(IndexScanDesc scan, int list, const IvfMetaPageData *meta)
 static void
 ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, BlockNumber blk, IvfScanMode mode)
 {
-	bool		twotier = so->info.codecapacity > 0;
+	bool		twotier = so->info.ops->rescores;
 	double		qc = 0;
 
 	if (twotier && !so->nullquery)
@@ -395,7 +390,7 @@ ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, BlockNumber blk, IvfSca
 		if (so->nullquery)
 			memset(so->scores, 0, sizeof(double) * opaque->nitems);
 		else
-			IvfScoreItems(&so->query, items, opaque->nitems, qc, so->scores);
+			so->info.ops->score_items(&so->query, items, opaque->nitems, qc, so->scores);
 		for (int i = 0; i < opaque->nitems; i++)
 		{
 			const IvfCoarseItem *ci = (const IvfCoarseItem *) (items + (Size) i * so->info.itemsize);
@@ -664,7 +659,7 @@ RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n, int round)
 			c->off < IvfPageGetOpaque(page)->nitems &&
 			ItemPointerEquals(&IvfTids(page)[c->off], &c->tid))
 		{
-			double		d = IvfExactDistance(&so->query, IvfItems(page, so->info.codecapacity) +
+			double		d = so->info.ops->exact_distance(&so->query, IvfItems(page, so->info.codecapacity) +
 											 (Size) c->off * so->info.codesize);
 
 			AddResult(so, d, &c->tid);

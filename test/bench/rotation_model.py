@@ -3,7 +3,7 @@
 the signs layout?  A numpy model of an embq_ivf signs scan on a real set
 (bench_shapes.sh's data): spherical k-means lists, the nearest P lists
 probed, every probed row estimated as q . c + alpha * (q . s) with s the
-signs of its residual (alpha = |r|^2 / |r|_1, as IvfCoarseItemFor), with and
+signs of its residual (alpha = |r|^2 / |r|_1, as SignsCoarseItem), with and
 without a random orthogonal rotation of residuals and query; prints the
 share of the exact top-10 found in the probed lists that the best T
 estimates hold, for T from 40 to 640 (a signs batch is 10 * 4 *

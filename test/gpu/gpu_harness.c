@@ -15,13 +15,13 @@
  * What is checked (each a "case"):
  *  - probe and copy_bandwidth work; error paths return nonzero with a
  *	  message (bad metric, code size, k, query form, n < k);
- *  - assign == the CPU's IvfNearestList (re-implemented here from
- *	  src/codedist.h, as ivfutils.c needs PostgreSQL) for every row, for
+ *  - assign == the CPU's nearest_list (re-implemented here from
+ *	  src/codedist.h, as ivfint8.c needs PostgreSQL) for every row, for
  *	  hamming / bit-ip / L2 / IP / cosine, dims 1 .. 64000, shapes with
  *	  n = 1, k > n, ties (duplicate centroids, codes equal to centroids),
  *	  empty lists, zero-scale codes, equal scales, several device batches;
  *  - topk: the k nearest against a CPU reference built from the CPU
- *	  kernels (IvfExactDistance), distances rounded to float and ranked by
+ *	  kernels (exact_distance), distances rounded to float and ranked by
  *	  (distance, index).  Integer-based distances (hamming, int8 x int8)
  *	  must match exactly, ids included; float-query distances must match
  *	  within float32 rounding (relative 1e-5) as multisets, every returned
@@ -326,7 +326,7 @@ gen_codes(int metric, int dims, int flavor, size_t n, const float *centers, int 
 
 /* ---------------------------------------------------- CPU reference */
 
-/* IvfCodeDistance (src/ivfutils.c) */
+/* I8CodeDistance (src/ivfint8.c) */
 static double
 cpu_code_dist(int metric, int dims, int cs, const uint8_t *a, const uint8_t *b)
 {
@@ -351,7 +351,7 @@ cpu_code_dist(int metric, int dims, int cs, const uint8_t *a, const uint8_t *b)
 	abort();
 }
 
-/* IvfNearestList */
+/* the index kind's nearest_list */
 static int32_t
 cpu_nearest(int metric, int dims, int cs, const uint8_t *code, const uint8_t *cents, size_t k)
 {
@@ -371,7 +371,7 @@ cpu_nearest(int metric, int dims, int cs, const uint8_t *code, const uint8_t *ce
 	return besti;
 }
 
-/* IvfExactDistance: code query (qf NULL) or float query */
+/* exact_distance: code query (qf NULL) or float query */
 static double
 cpu_exact(int metric, int dims, int cs, const uint8_t *qcode, const float *qf, double qq,
 		  const uint8_t *code)
