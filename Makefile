@@ -1,10 +1,12 @@
 # embq: quantized embeddings for PostgreSQL (PGXS build)
 
 EXTENSION = embq
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = embq
-DATA = sql/embq--$(EXTVERSION).sql
+# The first release's script and one upgrade script per release after it:
+# CREATE EXTENSION runs them in turn (see sql/embq--0.1.0--0.2.0.sql).
+DATA = $(sort $(wildcard sql/embq--*.sql))
 
 # Kernels: plain C, no PostgreSQL header (unit-tested on their own).
 include $(dir $(lastword $(MAKEFILE_LIST)))src/kernels.mk

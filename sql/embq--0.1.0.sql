@@ -391,8 +391,7 @@ CREATE OPERATOR CLASS i8vec_cosine_ops
 -- how many parallel workers
 CREATE FUNCTION embq_ivf_info(index regclass,
 	OUT lists integer, OUT dims integer, OUT metric text, OUT rows_per_page integer,
-	OUT trained_on text, OUT assigned_on text, OUT build_workers integer,
-	OUT layout text)
+	OUT trained_on text, OUT assigned_on text, OUT build_workers integer)
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 -- the function itself requires the owner of the index's table or privileges
 -- of pg_read_all_stats / pg_stat_scan_tables (what pgstattuple's pgstatindex

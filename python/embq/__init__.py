@@ -4,7 +4,7 @@ from .quantize import quantize_binary, quantize_int8
 from .types import BitVec, I8Vec
 
 __all__ = ["BitVec", "I8Vec", "quantize_binary", "quantize_int8", "register_embq", "copy_embeddings"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def register_embq(context):

@@ -37,7 +37,7 @@ prepare() {
             echo "${p%%:*}"
         done | sort -u | grep -vxE 'libc6|libgcc-s1|libstdc\+\+6|' || true)
     (cd "$CARRY/debs" && apt-get download -q "postgresql-$PGMAJOR" "postgresql-client-$PGMAJOR" $pkgs)
-    cp embq.so embq.control "sql/embq--0.1.0.sql" "$CARRY/embq/"
+    cp embq.so embq.control sql/embq--*.sql "$CARRY/embq/"
     if [ -f cuda/libembq_cuda.so ]; then cp cuda/libembq_cuda.so "$CARRY/embq/"; fi
     cp test/data/minilm-sap/sap_fiori_minilm384_all.fvecs "$CARRY/data/"
     bench_base "$CARRY/data/base.npz"

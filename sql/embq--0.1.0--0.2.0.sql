@@ -1,0 +1,19 @@
+-- embq 0.1.0 -> 0.2.0 (ALTER EXTENSION embq UPDATE)
+--
+-- Every release ships the script from the one before; a new installation
+-- runs embq--0.1.0.sql and then each of them in turn, so an upgraded
+-- database and a new one define the same objects (TAP test 012 checks it).
+-- Indexes built by 0.1.0 keep working: their format version (2) is read as
+-- the signs layout they have.
+
+\echo Use "ALTER EXTENSION embq UPDATE TO '0.2.0'" to load this file. \quit
+
+-- embq_ivf_info gains a layout column (flat or signs).  A function's OUT
+-- parameters cannot change in place, and nothing in the extension depends
+-- on it: drop it and create it again.
+DROP FUNCTION embq_ivf_info(regclass);
+CREATE FUNCTION embq_ivf_info(index regclass,
+	OUT lists integer, OUT dims integer, OUT metric text, OUT rows_per_page integer,
+	OUT trained_on text, OUT assigned_on text, OUT build_workers integer,
+	OUT layout text)
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
