@@ -90,7 +90,10 @@ testdata:
 installcheck: testdata
 
 # TAP tests (PostgreSQL::Test::Cluster): clusters of their own, as the
-# installed extension.
+# installed extension.  TESTDIR places their files in this tree for the test
+# modules of PostgreSQL 15 and 16, which the runs against 18 borrow (see
+# test/run_tests.sh); 17's and later modules take TESTDATADIR, which PGXS sets.
+prove_installcheck: export TESTDIR = $(CURDIR)
 prove_installcheck:
 	rm -rf $(CURDIR)/tmp_check
 	$(prove_installcheck)
