@@ -15,13 +15,13 @@ KERNEL_OBJS = $(addprefix src/,$(addsuffix .o,$(KERNEL_NAMES)))
 GLUE_OBJS = src/embq.o src/gpu.o src/bitvec.o src/i8vec.o src/quantize.o src/distance.o \
 	src/arrayutil.o
 # The embq_ivf index access method.
-IVF_OBJS = src/ivf.o src/ivfinfo.o src/ivfpage.o src/ivfbits.o src/ivfint8.o src/ivfsigns.o src/ivfbuild.o src/ivfassign.o src/ivfparallel.o \
+IVF_OBJS = src/ivf.o src/ivfinfo.o src/ivfpage.o src/ivfbits.o src/ivfint8.o src/ivfsigns.o src/ivfbatch.o src/ivfbuild.o src/ivfassign.o src/ivfparallel.o \
 	src/ivfinsert.o src/ivfscan.o src/ivfvacuum.o src/ivfwrite.o
 OBJS = $(KERNEL_OBJS) $(GLUE_OBJS) $(IVF_OBJS)
 
 HEADERS = src/kernels.h cuda/embq_gpu.h
 
-REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf ivf_flat ivf_parallel ivf_extreme gpu
+REGRESS = bitvec i8vec quantize distance casts io errors btree reference memory ivf ivf_flat ivf_parallel ivf_extreme knn gpu
 
 # TAP tests run by `make prove_installcheck` (not by installcheck).
 PROVE_TESTS = test/t/*.pl

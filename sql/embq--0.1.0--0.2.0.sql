@@ -17,3 +17,15 @@ CREATE FUNCTION embq_ivf_info(index regclass,
 	OUT trained_on text, OUT assigned_on text, OUT build_workers integer,
 	OUT layout text)
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- Batch nearest-neighbour search: for each query of an array (of the
+-- index column's type, or real[] / double precision[] with one row per
+-- query), its k nearest rows of the index's table, as (query number from 1,
+-- rank from 1, ctid of the visible row version, distance).  exact = false:
+-- what ORDER BY col <op> query LIMIT k returns through the index at the
+-- session's settings; exact = true: what a sequential scan returns.
+CREATE FUNCTION embq_knn(index regclass, queries anyarray, k integer DEFAULT 10,
+	exact boolean DEFAULT false,
+	OUT query integer, OUT rank integer, OUT ctid tid, OUT distance double precision)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 1000;

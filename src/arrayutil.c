@@ -159,6 +159,56 @@ ArrayToFloats(ArrayType *array, const char *what, int maxdim, FloatArray *out)
 }
 
 /*
+ * The rows of a batch of embeddings given as one SQL array: a real[] or
+ * double precision[] of two dimensions (one row per embedding) or of one (a
+ * single embedding), without NULLs, rows of 1 to maxdim finite values.  A
+ * palloc'd copy, rows * dim floats.
+ */
+float *
+ArrayToFloatRows(ArrayType *array, const char *what, int maxdim, int *rows, int *dim)
+{
+	int			ndim = ARR_NDIM(array);
+	Oid			elemtype = ARR_ELEMTYPE(array);
+	Size		n;
+	float	   *x;
+
+	if (elemtype != FLOAT4OID && elemtype != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("unsupported array type %s", format_type_be(elemtype)),
+				 errhint("Use real[] or double precision[], one row per embedding.")));
+	if (ndim < 1 || ndim > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("array of embeddings must have one or two dimensions"),
+				 errdetail("The array has %d dimensions; a batch has one row per %s.", ndim, what)));
+	if (array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("array must not contain nulls")));
+	*rows = ndim == 2 ? ARR_DIMS(array)[0] : 1;
+	*dim = ARR_DIMS(array)[ndim - 1];
+	CheckDim(*dim, maxdim, what);
+	n = (Size) *rows * *dim;
+	x = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
+	if (elemtype == FLOAT4OID)
+	{
+		memcpy(x, ARR_DATA_PTR(array), sizeof(float) * n);
+		if (!embq_kernels()->all_finite(x, n))
+			for (Size i = 0; i < n; i++)
+				CheckFinite(x[i], what);
+	}
+	else
+	{
+		float8	   *d = (float8 *) ARR_DATA_PTR(array);
+
+		for (Size i = 0; i < n; i++)
+			x[i] = DoubleToFloat(d[i], what);
+	}
+	return x;
+}
+
+/*
  * ArrayToFloats on argument argno of a SQL-callable function; FreeFloats
  * then also frees the detoasted copy of the argument (as PG_FREE_IF_COPY),
  * since these functions run once per row or per comparison.

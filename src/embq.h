@@ -86,6 +86,8 @@ extern void ArrayToFloats(ArrayType *array, const char *what, int maxdim,
 extern void ArgToFloats(FunctionCallInfo fcinfo, int argno, const char *what,
 						int maxdim, FloatArray *out);
 extern void FreeFloats(FloatArray *f);
+extern float *ArrayToFloatRows(ArrayType *array, const char *what, int maxdim, int *rows,
+							   int *dim);
 extern ArrayType *FloatsToArray(const float *x, int n);
 extern int32 EmbqTypmodIn(ArrayType *ta, const char *type, int maxdim);
 

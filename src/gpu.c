@@ -61,7 +61,7 @@ void
 EmbqGpuInitGuc(void)
 {
 	DefineCustomEnumVariable("embq.gpu",
-							 "Whether embq offloads index builds to an NVIDIA GPU.",
+							 "Whether embq offloads index builds and exact batch searches to an NVIDIA GPU.",
 							 "off: never; auto: when one is usable, else the CPU; "
 							 "on: always, and an error when none is usable.",
 							 &embq_gpu_mode, EMBQ_GPU_AUTO, gpu_options,
@@ -259,6 +259,36 @@ EmbqGpuKmeansTrain(const EmbqGpuApi *gpu, const float *x, size_t n, size_t dim, 
 			snprintf(err, errlen, "the GPU returned centroid %zu with a value (%g) that no mean of the rows has",
 					 i / dim, (double) centroids[i]);
 			return -1;
+		}
+	return 0;
+}
+
+/*
+ * gpu->topk, with every row it returns checked: in [0, n) for the first
+ * min(k, n) of each query; see gpu.h.
+ */
+int
+EmbqGpuTopk(const EmbqGpuApi *gpu, int metric, int asymmetric, int dims, int codesize,
+			const uint8_t *codes, size_t n, const uint8_t *qcodes, const float *qfloats,
+			size_t nq, int k, float *out_dist, int64_t *out_idx, char *err, size_t errlen)
+{
+	if (gpu->topk(metric, asymmetric, dims, codesize, codes, n, qcodes, qfloats, nq, k,
+				  out_dist, out_idx, err, errlen) != 0)
+	{
+		err[errlen - 1] = '\0';
+		return -1;
+	}
+	for (size_t q = 0; q < nq; q++)
+		for (size_t j = 0; j < Min((size_t) k, n); j++)
+		{
+			int64_t		r = out_idx[q * k + j];
+
+			if (r < 0 || (size_t) r >= n)
+			{
+				snprintf(err, errlen, "the GPU returned row %lld as neighbour %zu of query %zu, not one of 0 to %zu",
+						 (long long) r, j, q, n - 1);
+				return -1;
+			}
 		}
 	return 0;
 }

@@ -51,6 +51,15 @@ extern int	EmbqGpuKmeansTrain(const EmbqGpuApi *gpu, const float *x, size_t n, s
 							   size_t k, int max_iters, int spherical, uint64_t seed,
 							   float *centroids, char *err, size_t errlen);
 
+/*
+ * gpu->topk (batched top-k of queries against codes), checking the rows it
+ * returns; 0, or -1 with err.
+ */
+extern int	EmbqGpuTopk(const EmbqGpuApi *gpu, int metric, int asymmetric, int dims, int codesize,
+						const uint8_t *codes, size_t n, const uint8_t *qcodes, const float *qfloats,
+						size_t nq, int k, float *out_dist, int64_t *out_idx, char *err,
+						size_t errlen);
+
 /* Whether a GPU is usable, and the device or the reason (for embq_gpu_status). */
 extern bool EmbqGpuUsable(const EmbqGpuDevice **dev, const char **reason);
 

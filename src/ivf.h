@@ -364,6 +364,7 @@ extern void IvfInfoFor(int metric, int dims, bool flat, IvfInfo *info);
 extern bool IvfChooseFlat(int metric, int dims, int layout);
 extern int	IvfMetricOf(Relation index);
 extern void IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q);
+extern void IvfQueryFromFloats(const IvfInfo *info, const float *x, int dim, IvfQuery *q);
 extern int	IvfRescoreBatch(int dims, int codecapacity, int factor);
 
 /* ivfpage.c */
@@ -434,6 +435,13 @@ extern bool ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer h
 					  ,IndexInfo *indexInfo);
 
 /* ivfscan.c */
+typedef struct IvfScanOpaqueData IvfScanOpaqueData;
+typedef IvfScanOpaqueData *IvfScanOpaque;
+extern IvfScanOpaque IvfScanCreate(void);
+extern void IvfScanFree(IvfScanOpaque so);
+extern void IvfScanStart(Relation index, IvfScanOpaque so, Datum arg, Oid type, bool isnull);
+extern bool IvfScanNext(Relation index, IvfScanOpaque so, ItemPointer tid, double *distance);
+extern void IvfScanFirstSegments(Relation index, IvfScanOpaque *scans, int n);
 extern IndexScanDesc ivfbeginscan(Relation index, int nkeys, int norderbys);
 extern void ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys);
 extern bool ivfgettuple(IndexScanDesc scan, ScanDirection dir);

@@ -94,28 +94,40 @@ IvfInfoFromMeta(const IvfMetaPageData *meta, IvfInfo *info)
 void
 IvfQueryFromDatum(const IvfInfo *info, Datum value, Oid type, IvfQuery *q)
 {
-	const IvfKindOps *ops = info->ops;
-
-	memset(q, 0, sizeof(IvfQuery));
-	q->info = info;
-	q->code = palloc(info->codesize);
-	q->asymmetric = type_is_array(type);
-
-	if (!q->asymmetric)
-		ops->datum_to_code(info, value, q->code);
-	else
+	if (type_is_array(type))
 	{
 		FloatArray	f;
 
-		ArrayToFloats(DatumGetArrayTypeP(value), "query vector", ops->max_query_dim, &f);
-		CheckDims(info->dims, f.dim);
-		q->floats = palloc(sizeof(float) * f.dim);
-		memcpy(q->floats, f.x, sizeof(float) * f.dim);
+		ArrayToFloats(DatumGetArrayTypeP(value), "query vector", info->ops->max_query_dim, &f);
+		IvfQueryFromFloats(info, f.x, f.dim, q);
 		FreeFloats(&f);
-		q->qq = info->kern->f32_sqnorm(q->floats, info->dims);
-		ops->query_code(info, q->floats, q->code);
+		return;
 	}
-	ops->prepare_query(q);
+	memset(q, 0, sizeof(IvfQuery));
+	q->info = info;
+	q->code = palloc(info->codesize);
+	q->asymmetric = false;
+	info->ops->datum_to_code(info, value, q->code);
+	info->ops->prepare_query(q);
+}
+
+/*
+ * Prepare a real[] query given as dim floats (checked finite), for the
+ * asymmetric operators.
+ */
+void
+IvfQueryFromFloats(const IvfInfo *info, const float *x, int dim, IvfQuery *q)
+{
+	CheckDims(info->dims, dim);
+	memset(q, 0, sizeof(IvfQuery));
+	q->info = info;
+	q->code = palloc(info->codesize);
+	q->asymmetric = true;
+	q->floats = palloc(sizeof(float) * dim);
+	memcpy(q->floats, x, sizeof(float) * dim);
+	q->qq = info->kern->f32_sqnorm(q->floats, info->dims);
+	info->ops->query_code(info, q->floats, q->code);
+	info->ops->prepare_query(q);
 }
 
 /*

@@ -269,10 +269,9 @@ I8FlatPrepareQuery(IvfQuery *q)
 }
 
 /*
- * Flat layout: exact distances of the query to n consecutive codes (real[]
- * queries a page at a time through the item kernels, which give the
- * one-row kernels' values bit for bit), or for an i8vec query the code
- * distance, which ranks as the exact one.
+ * Flat layout: exact distances of the query to n consecutive codes, the
+ * ORDER BY operator's values (real[] queries a page at a time through the
+ * item kernels, which give the one-row kernels' values bit for bit).
  */
 static void
 I8FlatScoreItems(const IvfQuery *q, const char *items, int n, double qc, double *out)
@@ -284,7 +283,7 @@ I8FlatScoreItems(const IvfQuery *q, const char *items, int n, double qc, double 
 	if (!q->asymmetric)
 	{
 		for (int i = 0; i < n; i++)
-			out[i] = I8CodeDistance(info, q->code, items + (Size) i * info->itemsize);
+			out[i] = IvfI8ExactDistance(q, items + (Size) i * info->itemsize);
 		return;
 	}
 	if (info->metric == IVF_METRIC_L2)

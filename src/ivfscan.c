@@ -104,7 +104,7 @@ typedef struct IvfResult
 	ItemPointerData tid;
 } IvfResult;
 
-typedef struct IvfScanOpaqueData
+struct IvfScanOpaqueData
 {
 	MemoryContext ctx;			/* per-query memory, reset on rescan */
 	IvfInfo		info;
@@ -121,6 +121,7 @@ typedef struct IvfScanOpaqueData
 	int			nordered;		/* lists in list_order so far */
 	double	   *list_dot;		/* i8vec: the query's dot product with each centroid */
 	int			probed;			/* lists already scanned */
+	int			probes;			/* lists a segment adds (embq.probes) */
 	int			max_probes;
 
 	IvfCandidate *cands;		/* current segment: a min-heap on coarse, tid,
@@ -152,9 +153,7 @@ typedef struct IvfScanOpaqueData
 	 */
 	IvfBatchBest best[IVF_BATCH_ROWS];
 	int			nbest;
-} IvfScanOpaqueData;
-
-typedef IvfScanOpaqueData *IvfScanOpaque;
+};
 
 /* Min-heap order on distance, then TID for determinism. */
 static int
@@ -347,14 +346,15 @@ typedef enum IvfScanMode
 {
 	IVF_SCAN_ALL,				/* add every entry to the segment */
 	IVF_SCAN_TOP,				/* keep the keep nearest (first pass) */
-	IVF_SCAN_REST				/* add the entries after cut (second pass) */
+	IVF_SCAN_REST,				/* add the entries after cut (second pass) */
+	IVF_SCAN_FIRST				/* a first pass: TOP, or ALL when keep is 0 */
 } IvfScanMode;
 
 /* First data page of a list, from the directory. */
 static BlockNumber
-ListStart(IndexScanDesc scan, int list, const IvfMetaPageData *meta)
+ListStart(Relation index, int list, const IvfMetaPageData *meta)
 {
-	Buffer		dirbuf = ReadBuffer(scan->indexRelation, IvfDirBlock(list, meta->dir_per_page));
+	Buffer		dirbuf = ReadBuffer(index, IvfDirBlock(list, meta->dir_per_page));
 	BlockNumber blk;
 
 	LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
@@ -363,68 +363,103 @@ ListStart(IndexScanDesc scan, int list, const IvfMetaPageData *meta)
 	return blk;
 }
 
-/* Coarse pass over one list's chain of data pages, from its first page. */
+/* Score the entries of one of a list's data pages and offer them as candidates. */
 static void
-ScanList(IndexScanDesc scan, IvfScanOpaque so, int list, BlockNumber blk, IvfScanMode mode)
+ScorePage(IvfScanOpaque so, Page page, int list, IvfScanMode mode)
 {
 	bool		twotier = so->info.ops->rescores;
-	double		qc = 0;
+	IvfPageOpaque opaque = IvfPageGetOpaque(page);
+	ItemPointer tids = IvfTids(page);
+	const char *items = IvfItems(page, so->info.capacity);
+	double		qc = twotier && !so->nullquery ? so->list_dot[list] : 0;
 
-	if (twotier && !so->nullquery)
-		qc = so->list_dot[list];
+	if (so->nullquery)
+		memset(so->scores, 0, sizeof(double) * opaque->nitems);
+	else
+		so->info.ops->score_items(&so->query, items, opaque->nitems, qc, so->scores);
+	for (int i = 0; i < opaque->nitems; i++)
+	{
+		const IvfCoarseItem *ci = (const IvfCoarseItem *) (items + (Size) i * so->info.itemsize);
+		IvfCandidate c;
 
+		/* the common case of a first pass, decided on the score alone */
+		if (mode == IVF_SCAN_TOP && so->ncands == so->keep &&
+			IvfDistanceCmp(so->scores[i], so->cands[0].coarse) > 0)
+			continue;
+		c.coarse = so->scores[i];
+		c.tid = tids[i];
+		c.blk = twotier ? ci->codeblk : InvalidBlockNumber;
+		c.off = twotier ? ci->codeoff : 0;
+		if (mode == IVF_SCAN_TOP)
+			OfferTop(so, &c);
+		else if (mode == IVF_SCAN_ALL || CompareCandidates(&c, &so->cut) > 0)
+			AddCandidate(so, &c);
+	}
+}
+
+/*
+ * Coarse pass of n scans over one list's chain of data pages, from its
+ * first page: each page is read once and scored for every scan while it is
+ * in cache.
+ */
+static void
+ScanList(Relation index, IvfScanOpaque *scans, int n, int list, BlockNumber blk, IvfScanMode mode)
+{
 	while (BlockNumberIsValid(blk))
 	{
-		Buffer		buf = ReadBuffer(scan->indexRelation, blk);
+		Buffer		buf = ReadBuffer(index, blk);
 		Page		page;
-		IvfPageOpaque opaque;
-		ItemPointer tids;
-		const char *items;
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		opaque = IvfPageGetOpaque(page);
-		tids = IvfTids(page);
-		items = IvfItems(page, so->info.capacity);
-		if (so->nullquery)
-			memset(so->scores, 0, sizeof(double) * opaque->nitems);
-		else
-			so->info.ops->score_items(&so->query, items, opaque->nitems, qc, so->scores);
-		for (int i = 0; i < opaque->nitems; i++)
+		for (int i = 0; i < n; i++)
 		{
-			const IvfCoarseItem *ci = (const IvfCoarseItem *) (items + (Size) i * so->info.itemsize);
-			IvfCandidate c;
+			IvfScanOpaque so = scans[i];
+			MemoryContext old = MemoryContextSwitchTo(so->ctx);
 
-			/* the common case of a first pass, decided on the score alone */
-			if (mode == IVF_SCAN_TOP && so->ncands == so->keep &&
-				IvfDistanceCmp(so->scores[i], so->cands[0].coarse) > 0)
-				continue;
-			c.coarse = so->scores[i];
-			c.tid = tids[i];
-			c.blk = twotier ? ci->codeblk : InvalidBlockNumber;
-			c.off = twotier ? ci->codeoff : 0;
-			if (mode == IVF_SCAN_TOP)
-				OfferTop(so, &c);
-			else if (mode == IVF_SCAN_ALL || CompareCandidates(&c, &so->cut) > 0)
-				AddCandidate(so, &c);
+			ScorePage(so, page, list, mode != IVF_SCAN_FIRST ? mode :
+					  so->keep > 0 ? IVF_SCAN_TOP : IVF_SCAN_ALL);
+			MemoryContextSwitchTo(old);
 		}
-		blk = opaque->nextblkno;
+		blk = IvfPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buf);
 	}
 }
 
 /* Coarse pass over the lists list_order[from..upto). */
 static void
-ScanLists(IndexScanDesc scan, IvfScanOpaque so, int from, int upto, IvfScanMode mode)
+ScanLists(Relation index, IvfScanOpaque so, int from, int upto, IvfScanMode mode)
 {
 	IvfMetaPageData meta;
 
 	if (from >= upto)
 		return;
-	IvfReadMeta(scan->indexRelation, &meta);
+	IvfReadMeta(index, &meta);
 	for (int i = from; i < upto; i++)
-		ScanList(scan, so, so->list_order[i], ListStart(scan, so->list_order[i], &meta), mode);
+		ScanList(index, &so, 1, so->list_order[i], ListStart(index, so->list_order[i], &meta), mode);
+}
+
+/* Start a segment: the next embq.probes lists, in list_order. */
+static void
+SegmentBegin(IvfScanOpaque so)
+{
+	so->ncands = 0;
+	so->seg_first = so->probed;
+	so->probed = Min(so->max_probes, so->probed + Max(1, so->probes));
+	NextLists(so, so->probed);
+}
+
+/* After a segment's coarse pass: whether candidates were left out of it. */
+static void
+SegmentEnd(Relation index, IvfScanOpaque so)
+{
+	pgstat_count_index_scan(index);
+	so->rest_pending = so->keep > 0 && so->ncands == so->keep;
+	if (so->rest_pending)
+		so->cut = so->cands[0];
+	/* a min-heap when first needed: a first batch is only selected */
+	so->heapified = false;
 }
 
 /*
@@ -433,21 +468,13 @@ ScanLists(IndexScanDesc scan, IvfScanOpaque so, int from, int upto, IvfScanMode 
  * were more.
  */
 static bool
-ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
+ProbeMore(Relation index, IvfScanOpaque so)
 {
 	if (so->probed >= so->max_probes)
 		return false;
-	so->ncands = 0;
-	so->seg_first = so->probed;
-	so->probed = Min(so->max_probes, so->probed + Max(1, embq_ivf_probes));
-	NextLists(so, so->probed);
-	ScanLists(scan, so, so->seg_first, so->probed, so->keep > 0 ? IVF_SCAN_TOP : IVF_SCAN_ALL);
-	pgstat_count_index_scan(scan->indexRelation);
-	so->rest_pending = so->keep > 0 && so->ncands == so->keep;
-	if (so->rest_pending)
-		so->cut = so->cands[0];
-	/* a min-heap when first needed: a first batch is only selected */
-	so->heapified = false;
+	SegmentBegin(so);
+	ScanLists(index, so, so->seg_first, so->probed, IVF_SCAN_FIRST);
+	SegmentEnd(index, so);
 	return true;
 }
 
@@ -458,10 +485,10 @@ ProbeMore(IndexScanDesc scan, IvfScanOpaque so)
  * the snapshot cannot see) do not matter.
  */
 static void
-ProbeRest(IndexScanDesc scan, IvfScanOpaque so)
+ProbeRest(Relation index, IvfScanOpaque so)
 {
 	so->ncands = 0;
-	ScanLists(scan, so, so->seg_first, so->probed, IVF_SCAN_REST);
+	ScanLists(index, so, so->seg_first, so->probed, IVF_SCAN_REST);
 	so->heapified = false;
 	so->rest_pending = false;
 
@@ -637,7 +664,7 @@ RoundReached(IvfScanOpaque so, int round)
  * the candidate is skipped.
  */
 static void
-RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n, int round)
+RescoreBatch(Relation index, IvfScanOpaque so, int n, int round)
 {
 	Buffer		buf = InvalidBuffer;
 
@@ -651,7 +678,7 @@ RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n, int round)
 		{
 			if (BufferIsValid(buf))
 				UnlockReleaseBuffer(buf);
-			buf = ReadBuffer(scan->indexRelation, c->blk);
+			buf = ReadBuffer(index, c->blk);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 		}
 		page = BufferGetPage(buf);
@@ -675,7 +702,7 @@ RescoreBatch(IndexScanDesc scan, IvfScanOpaque so, int n, int round)
  * rescoring them (as the given round of a batch) when asked to.
  */
 static void
-Rescore(IndexScanDesc scan, IvfScanOpaque so, int count, int round)
+Rescore(Relation index, IvfScanOpaque so, int count, int round)
 {
 	int			n = 0;
 
@@ -698,7 +725,7 @@ Rescore(IndexScanDesc scan, IvfScanOpaque so, int count, int round)
 			AddResult(so, so->batch[i].coarse, &so->batch[i].tid);
 		return;
 	}
-	RescoreBatch(scan, so, n, round);
+	RescoreBatch(index, so, n, round);
 }
 
 /*
@@ -709,7 +736,7 @@ Rescore(IndexScanDesc scan, IvfScanOpaque so, int count, int round)
  * order.
  */
 static void
-NextBatch(IndexScanDesc scan, IvfScanOpaque so)
+NextBatch(Relation index, IvfScanOpaque so)
 {
 	int			half = Max(1, so->batchsize / 2);
 
@@ -719,10 +746,194 @@ NextBatch(IndexScanDesc scan, IvfScanOpaque so)
 		/* past the first batchsize, pop from a heap instead of selecting again */
 		if (round == 2 && !so->heapified)
 			Heapify(so);
-		Rescore(scan, so, round == 1 ? so->batchsize - half : half, round);
+		Rescore(index, so, round == 1 ? so->batchsize - half : half, round);
 		if (round >= 1 && !RoundReached(so, round))
 			break;
 	}
+}
+
+/*
+ * A scan of an index outside an index scan node (a batch search, see
+ * ivfbatch.c), or inside one: its memory lives in a context of its own
+ * under the current one.
+ */
+IvfScanOpaque
+IvfScanCreate(void)
+{
+	IvfScanOpaque so = palloc0(sizeof(IvfScanOpaqueData));
+
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "embq_ivf scan",
+									ALLOCSET_DEFAULT_SIZES);
+	return so;
+}
+
+/* Free a scan and all it holds. */
+void
+IvfScanFree(IvfScanOpaque so)
+{
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+}
+
+/*
+ * Set up a query: its ORDER BY argument (NULL: any order), of the given type.
+ * The settings (embq.probes and the rest) are read here, once per query.
+ */
+void
+IvfScanStart(Relation index, IvfScanOpaque so, Datum arg, Oid type, bool isnull)
+{
+	MemoryContext old;
+	IvfCache   *cache;
+
+	MemoryContextReset(so->ctx);
+	old = MemoryContextSwitchTo(so->ctx);
+	so->cands = NULL;
+	so->ncands = so->candcap = 0;
+
+	/*
+	 * Preparing the query may detoast it and look up its type, either of
+	 * which can free the cache: keep a copy of the scoring context, and get
+	 * the cache again for the centroids.
+	 */
+	cache = IvfGetCache(index);
+	so->info = cache->info;
+	so->info.kern = embq_kernels();	/* as embq.cpu_kernels now says */
+	so->lists = cache->meta.lists;
+	so->nullquery = isnull;
+	if (!so->nullquery)
+		IvfQueryFromDatum(&so->info, arg, type, &so->query);
+	else
+		so->query.asymmetric = false;
+	so->batchsize = so->nullquery ? 0 : IvfRescoreBatch(so->info.dims, so->info.codecapacity,
+																	 embq_ivf_rescore_factor);
+	so->rescore = so->batchsize > 0;
+	so->probes = embq_ivf_probes;
+	so->max_probes = embq_ivf_max_probes > 0 ? Min(so->lists, Max(embq_ivf_max_probes, embq_ivf_probes))
+		: so->lists;
+	so->probed = 0;
+	so->scores = palloc(sizeof(double) * so->info.capacity);
+	OrderLists(so, IvfGetCache(index));
+	so->results = pairingheap_allocate(CompareResults, NULL);
+	so->batch = NULL;
+	so->batchcap = 0;
+	/* a scan in any order (NULL query) keeps everything: its scores tie */
+	so->keep = so->rescore ? IVF_KEPT_BATCHES * so->batchsize : so->nullquery ? 0 : IVF_EXACT_KEPT;
+	so->rest_pending = false;
+	so->started = true;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The next row in distance order, and its distance (the ORDER BY operator's
+ * value, for an exact or rescored row; the coarse score when
+ * embq.rescore_factor = 1); false when the lists up to embq.max_probes are
+ * used up.
+ */
+bool
+IvfScanNext(Relation index, IvfScanOpaque so, ItemPointer tid, double *distance)
+{
+	MemoryContext old = MemoryContextSwitchTo(so->ctx);
+	bool		found = false;
+
+	for (;;)
+	{
+		if (!pairingheap_is_empty(so->results))
+		{
+			IvfResult  *r = pairingheap_container(IvfResult, ph,
+												  pairingheap_remove_first(so->results));
+
+			*tid = r->tid;
+			if (distance)
+				*distance = r->distance;
+			pfree(r);
+			found = true;
+			break;
+		}
+		/* the next batch; without rescoring the coarse order is the order */
+		if (so->ncands > 0)
+		{
+			if (so->rescore)
+				NextBatch(index, so);
+			else
+				Rescore(index, so, 1, 0);
+			continue;
+		}
+		/* the kept candidates used up: the rest of their segment */
+		if (so->rest_pending)
+		{
+			ProbeRest(index, so);
+			continue;
+		}
+		/* candidates used up: probe further lists */
+		if (!ProbeMore(index, so))
+			break;
+	}
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/* The list numbers and count of a scan's first segment, once it is started. */
+static int
+FirstSegmentLists(IvfScanOpaque so, const int **lists)
+{
+	*lists = so->list_order + so->seg_first;
+	return so->probed - so->seg_first;
+}
+
+/*
+ * The first segment of n started scans at once, each as ProbeMore would
+ * scan it: every list that any of them probes is read once, and each of its
+ * pages is scored for every scan that probes it while the page is in cache.
+ * Candidates are kept by (score, TID), a total order, so the order in which
+ * lists are visited changes nothing a scan returns.
+ */
+void
+IvfScanFirstSegments(Relation index, IvfScanOpaque *scans, int n)
+{
+	IvfMetaPageData meta;
+	int		   *count;
+	int		   *start;
+	IvfScanOpaque *members;
+	int			total = 0;
+
+	IvfReadMeta(index, &meta);
+	count = palloc0(sizeof(int) * (meta.lists + 1));
+	for (int s = 0; s < n; s++)
+	{
+		const int  *lists;
+		int			m;
+
+		Assert(scans[s]->started && scans[s]->probed == 0);
+		SegmentBegin(scans[s]);
+		m = FirstSegmentLists(scans[s], &lists);
+		for (int i = 0; i < m; i++)
+			count[lists[i]]++;
+		total += m;
+	}
+	/* the scans probing each list, grouped by list (a counting sort) */
+	start = palloc(sizeof(int) * (meta.lists + 1));
+	start[0] = 0;
+	for (int l = 0; l < meta.lists; l++)
+		start[l + 1] = start[l] + count[l];
+	members = palloc(sizeof(IvfScanOpaque) * Max(total, 1));
+	memset(count, 0, sizeof(int) * meta.lists);
+	for (int s = 0; s < n; s++)
+	{
+		const int  *lists;
+		int			m = FirstSegmentLists(scans[s], &lists);
+
+		for (int i = 0; i < m; i++)
+			members[start[lists[i]] + count[lists[i]]++] = scans[s];
+	}
+	for (int l = 0; l < meta.lists; l++)
+		if (start[l + 1] > start[l])
+			ScanList(index, members + start[l], start[l + 1] - start[l], l,
+					 ListStart(index, l, &meta), IVF_SCAN_FIRST);
+	for (int s = 0; s < n; s++)
+		SegmentEnd(index, scans[s]);
+	pfree(members);
+	pfree(start);
+	pfree(count);
 }
 
 /* ambeginscan */
@@ -730,11 +941,8 @@ IndexScanDesc
 ivfbeginscan(Relation index, int nkeys, int norderbys)
 {
 	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
-	IvfScanOpaque so = palloc0(sizeof(IvfScanOpaqueData));
 
-	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "embq_ivf scan",
-									ALLOCSET_DEFAULT_SIZES);
-	scan->opaque = so;
+	scan->opaque = IvfScanCreate();
 	return scan;
 }
 
@@ -754,106 +962,34 @@ ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int nor
 	so->ncands = so->candcap = 0;
 }
 
-/* Set up a query on the first amgettuple after a rescan. */
-static void
-StartScan(IndexScanDesc scan, IvfScanOpaque so)
-{
-	IvfCache   *cache;
-	ScanKey		orderby;
-
-	if (scan->numberOfOrderBys == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot scan embq_ivf index without order"),
-				 errhint("Use ORDER BY column <operator> query LIMIT k.")));
-	orderby = &scan->orderByData[0];
-
-	/*
-	 * Preparing the query may detoast it and look up its type, either of
-	 * which can free the cache: keep a copy of the scoring context, and get
-	 * the cache again for the centroids.
-	 */
-	cache = IvfGetCache(scan->indexRelation);
-	so->info = cache->info;
-	so->info.kern = embq_kernels();	/* as embq.cpu_kernels now says */
-	so->lists = cache->meta.lists;
-	so->nullquery = (orderby->sk_flags & SK_ISNULL) != 0;
-	if (!so->nullquery)
-		IvfQueryFromDatum(&so->info, orderby->sk_argument, orderby->sk_subtype, &so->query);
-	else
-		so->query.asymmetric = false;
-	so->batchsize = so->nullquery ? 0 : IvfRescoreBatch(so->info.dims, so->info.codecapacity,
-																	 embq_ivf_rescore_factor);
-	so->rescore = so->batchsize > 0;
-	so->max_probes = embq_ivf_max_probes > 0 ? Min(so->lists, Max(embq_ivf_max_probes, embq_ivf_probes))
-		: so->lists;
-	so->probed = 0;
-	so->scores = palloc(sizeof(double) * so->info.capacity);
-	OrderLists(so, IvfGetCache(scan->indexRelation));
-	so->results = pairingheap_allocate(CompareResults, NULL);
-	so->batch = NULL;
-	so->batchcap = 0;
-	/* a scan in any order (NULL query) keeps everything: its scores tie */
-	so->keep = so->rescore ? IVF_KEPT_BATCHES * so->batchsize : so->nullquery ? 0 : IVF_EXACT_KEPT;
-	so->rest_pending = false;
-	so->started = true;
-}
-
 /* amgettuple: the next row in distance order. */
 bool
 ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 {
 	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
-	MemoryContext old = MemoryContextSwitchTo(so->ctx);
-	bool		found = false;
 
 	if (!so->started)
-		StartScan(scan, so);
-
-	for (;;)
 	{
-		if (!pairingheap_is_empty(so->results))
-		{
-			IvfResult  *r = pairingheap_container(IvfResult, ph,
-												  pairingheap_remove_first(so->results));
+		ScanKey		orderby;
 
-			scan->xs_heaptid = r->tid;
-			scan->xs_recheck = false;
-			scan->xs_recheckorderby = false;
-			pfree(r);
-			found = true;
-			break;
-		}
-		/* the next batch; without rescoring the coarse order is the order */
-		if (so->ncands > 0)
-		{
-			if (so->rescore)
-				NextBatch(scan, so);
-			else
-				Rescore(scan, so, 1, 0);
-			continue;
-		}
-		/* the kept candidates used up: the rest of their segment */
-		if (so->rest_pending)
-		{
-			ProbeRest(scan, so);
-			continue;
-		}
-		/* candidates used up: probe further lists */
-		if (!ProbeMore(scan, so))
-			break;
+		if (scan->numberOfOrderBys == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot scan embq_ivf index without order"),
+					 errhint("Use ORDER BY column <operator> query LIMIT k.")));
+		orderby = &scan->orderByData[0];
+		IvfScanStart(scan->indexRelation, so, orderby->sk_argument, orderby->sk_subtype,
+					 (orderby->sk_flags & SK_ISNULL) != 0);
 	}
-	MemoryContextSwitchTo(old);
-	return found;
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+	return IvfScanNext(scan->indexRelation, so, &scan->xs_heaptid, NULL);
 }
 
 /* amendscan */
 void
 ivfendscan(IndexScanDesc scan)
 {
-	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
-
-	MemoryContextDelete(so->ctx);
-	pfree(so);
+	IvfScanFree((IvfScanOpaque) scan->opaque);
 	scan->opaque = NULL;
 }

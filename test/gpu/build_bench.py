@@ -19,7 +19,10 @@ the server; needs numpy only (no psycopg: it drives psql).
      second connection samples pg_stat_progress_create_index every 50 ms
      for the time spent in each phase.  Then recall@10 and mean latency of
      the queries through that index at the default embq.probes.
-  3. A markdown table on stdout and in OUT/build_bench.md, JSON in
+  3. embq_knn(exact) timed on the GPU (--knn-queries rows of t as queries)
+     and on the CPU (--knn-cpu-queries of them, and the GPU again on those,
+     whose answers must be identical), against the last index built.
+  4. A markdown table on stdout and in OUT/build_bench.md, JSON in
      OUT/build_bench.json.
 
 Where embq.gpu = on fails (no usable GPU) the gpu row says why and the run
@@ -206,6 +209,21 @@ def build(psql, path, mwm, workers):
     return res
 
 
+def knn(psql, gpu, nq, work_mem):
+    """embq_knn exact, top-10 of the first nq rows of t against all of t, on the
+    GPU or the CPU: seconds (psql's \\timing), rows returned, and a digest."""
+    rc, out = psql.run("SET embq.gpu = %s; SET work_mem = '%s';\n\\timing on\n"
+                       "SELECT count(*), md5(string_agg(query || ':' || rank || ':' || ctid, ',' "
+                       "ORDER BY query, rank)) FROM embq_knn('ti', ARRAY(SELECT e FROM t WHERE id <= %d), "
+                       "10, true);\n" % ("on" if gpu else "off", work_mem, nq), check=False)
+    if rc != 0:
+        errs = [l for l in out.splitlines() if "ERROR:" in l]
+        return {"error": errs[-1].split("ERROR:", 1)[1].strip() if errs else "psql exited %d" % rc}
+    rows, digest = [l for l in out.splitlines() if "|" in l][-1].split("|")
+    return {"s": float(re.findall(r"Time: ([0-9.]+) ms", out)[-1]) / 1000, "rows": int(rows),
+            "digest": digest.strip(), "queries": nq}
+
+
 def cpu_model():
     """The host's processor and its count of online CPUs."""
     model = ""
@@ -231,6 +249,10 @@ def main():
                     help="parallel workers of the cpu-par build")
     ap.add_argument("--maintenance-work-mem", default="8GB")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--knn-queries", type=int, default=10_000,
+                    help="embq_knn exact on the GPU: this many rows of t as queries (0: skip)")
+    ap.add_argument("--knn-cpu-queries", type=int, default=100,
+                    help="the same on the CPU, on this many (its time scales with the queries)")
     a = ap.parse_args()
     psql = Psql(a.psql, a.host, a.port, a.db)
 
@@ -262,6 +284,18 @@ def main():
             md += ["", "%s / gpu build time: %.1fx; recall gpu - %s: %+.3f"
                    % (cpu, ok[cpu]["build_s"] / ok["gpu"]["build_s"], cpu,
                       ok["gpu"]["recall"] - ok[cpu]["recall"])]
+    if a.knn_queries and ok:
+        g = knn(psql, True, a.knn_queries, "4GB")
+        c = knn(psql, False, a.knn_cpu_queries, "4GB")
+        gs = knn(psql, True, a.knn_cpu_queries, "4GB")
+        meta["knn"] = {"gpu": g, "cpu": c, "gpu_same_queries": gs}
+        md += ["", "embq_knn(exact), top-10 of i8vec queries (rows of t) against all %d rows:" % a.rows]
+        for name, r in (("gpu", g), ("cpu", c), ("gpu, the CPU's queries", gs)):
+            md.append("- %s: %s" % (name, r["error"] if "error" in r else "%d queries in %.2f s (%.0f q/s)"
+                                    % (r["queries"], r["s"], r["queries"] / r["s"])))
+        if "error" not in c and "error" not in gs:
+            md.append("- GPU and CPU answers on the CPU's %d queries: %s" % (
+                c["queries"], "identical" if c["digest"] == gs["digest"] else "DIFFERENT"))
     text = "\n".join(md) + "\n"
     print(text)
     os.makedirs(a.out, exist_ok=True)

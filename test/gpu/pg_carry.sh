@@ -11,7 +11,8 @@
 #       /tmp/pgroot, install embq into it, initdb a throwaway cluster as an
 #       unprivileged user, build the same index with embq.gpu = on and = off,
 #       and check that the GPU build took the GPU path and answers with the
-#       same recall as the CPU build.  Ends with `N passed, N failed`.
+#       same recall as the CPU build, and that embq_knn's exact mode answers
+#       on the GPU what it answers on the CPU.  Ends with `N passed, N failed`.
 #   bash test/gpu/pg_carry.sh bench [ARGS]   there: the same cluster, then
 #       test/gpu/build_bench.py ARGS (default 1M x 1024 rows): the index
 #       build timed on the GPU and on the CPU, with recall; the table for
@@ -149,6 +150,20 @@ EXCEPTION WHEN feature_not_supported THEN
 END $$;
 SELECT * FROM recall;
 \copy recall TO STDOUT (FORMAT csv)
+-- embq_knn's exact mode on the GPU returns what it returns on the CPU
+SET embq.gpu = off;
+CREATE INDEX tk ON t USING embq_ivf (e i8vec_cosine_ops) WITH (lists = 64);
+SET work_mem = '64MB';
+CREATE TABLE knn AS SELECT 'knn-cpu' AS path, count(*) AS n, md5(string_agg(query || ':' || rank || ':' || ctid || ':' || distance, ','
+	ORDER BY query, rank)) AS digest FROM embq_knn('tk', ARRAY(SELECT f FROM q ORDER BY id), 10, true);
+SET embq.gpu = on;
+DO $$ BEGIN
+	INSERT INTO knn SELECT 'knn-gpu', count(*), md5(string_agg(query || ':' || rank || ':' || ctid || ':' || distance, ','
+		ORDER BY query, rank)) FROM embq_knn('tk', ARRAY(SELECT f FROM q ORDER BY id), 10, true);
+EXCEPTION WHEN feature_not_supported THEN
+	RAISE NOTICE 'embq.gpu = on: %', SQLERRM;
+END $$;
+\copy knn TO STDOUT (FORMAT csv)
 SQL
     cat "$data/test.out"
     evaluate "$data/test.out"
@@ -170,6 +185,8 @@ evaluate() {
         # 0.03 at 2; the emulated GPU build was 0.008 from the CPU's
         check "GPU and CPU builds have the same recall within 0.03" \
             "awk -F, -v c=\"\${cpu#cpu,}\" '{split(c, a, \",\"); d = \$2 - a[1]; exit !(d <= 0.03 && d >= -0.03)}' <<<\"$gpu\""
+        check "embq_knn exact on the GPU returns what the CPU returns" \
+            '[ -n "$(grep -E "^knn-cpu," "$out")" ] && [ "$(grep -E "^knn-gpu," "$out" | cut -d, -f2-)" = "$(grep -E "^knn-cpu," "$out" | cut -d, -f2-)" ]'
     fi
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]

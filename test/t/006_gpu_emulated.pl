@@ -27,6 +27,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EmbqGpuEmu;
 
 my $repo = abs_path(dirname(__FILE__) . '/../..');
 my $emu = "$repo/test/gpu/libembq_emu.so";
@@ -37,25 +40,9 @@ my $data = $ENV{EMBQ_TEST_DATA} || "$repo/test/data";
 my $sap = "$data/minilm-sap/sap_fiori_minilm384_all.fvecs";
 die "006_gpu_emulated: no test vectors in $data (see test/data/README.md)" unless -f $sap;
 
-my $node = PostgreSQL::Test::Cluster->new('gpu_emu');
-$node->init;
-$node->append_conf('postgresql.conf', "autovacuum = off\nmax_worker_processes = 8\nembq.gpu_library = '$emu'");
-my $failfile = $node->basedir . '/emu_fail';
-my $report = $node->basedir . '/emu_report';
-# The fault the next backends inject: "n" (the n-th runtime call fails) or
-# "corrupt n" (the n-th download brings 0xff bytes).
-sub fail_after
-{
-	open(my $fh, '>', $failfile) or die;
-	print $fh "$_[0]\n";
-	close $fh;
-}
-fail_after(0);
-{
-	local $ENV{EMBQ_EMU_FAIL_FILE} = $failfile;
-	local $ENV{EMBQ_EMU_REPORT} = $report;
-	$node->start;
-}
+my $emunode = EmbqGpuEmu->new('gpu_emu', $emu, 'max_worker_processes = 8');
+my $node = $emunode->node;
+sub fail_after { $emunode->fail_after(@_); }
 
 like($node->safe_psql('postgres', q{
 	CREATE EXTENSION embq;
@@ -297,7 +284,7 @@ for my $case ([ 'e', '<->', 'quantize_int8(array(SELECT cos(j * 0.3)::real FROM 
 }
 
 $node->stop;
-my @reports = split /\n/, slurp_file($report);
+my @reports = $emunode->reports;
 my @leaks = grep { (split / /)[1] != 0 } @reports;
 cmp_ok(scalar(@reports), '>', 100, 'backends that loaded the emulated library reported at exit (' . scalar(@reports) . ')');
 is(join("\n", @leaks), '', 'every backend freed all device memory');

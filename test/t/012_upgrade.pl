@@ -91,6 +91,11 @@ is($node->safe_psql('postgres',
 	  FROM unnest(array['docs_signs', 'docs_flat', 'docs_bits']::regclass[]) c}),
 	'docs_bits:flat,docs_flat:flat,docs_signs:signs', 'embq_ivf_info reports each layout after the update');
 
+# What 0.2.0 added works on the indexes 0.1.0 built.
+is($node->safe_psql('postgres', q{SET embq.probes = 4;
+	SELECT count(*) FROM embq_knn('docs_signs', ARRAY(SELECT e FROM docs WHERE id <= 5), 3) r
+	JOIN docs d ON d.ctid = r.ctid}), '15', 'embq_knn searches an index built at 0.1.0');
+
 # An upgraded database defines exactly what a new installation does.
 my $objects_sql = q{
 	SELECT string_agg(d, E'\n' ORDER BY d) FROM (
