@@ -45,9 +45,9 @@ PG_MAJOR="${EMBQ_PG_MAJOR:-15}"
 SUITE_TIMEOUT="${EMBQ_SUITE_TIMEOUT:-900}"
 DEADLINE=$((SECONDS + ${EMBQ_TOTAL_TIMEOUT:-1500}))
 NPROC="$(nproc 2>/dev/null || echo 2)"
-PKGS=(build-essential "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libipc-run-perl python3-numpy python3-psycopg)
+PKGS=(build-essential "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libipc-run-perl python3-numpy
+    python3-psycopg python3-pip)
 PG18="${EMBQ_PG18:-1}"
-[ "$PG18" = 1 ] && PKGS+=(python3-pip)
 SYS_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 [ -d /usr/local/cuda/bin ] && SYS_PATH="$SYS_PATH:/usr/local/cuda/bin"
 

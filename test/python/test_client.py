@@ -2,15 +2,17 @@
 """Tests of the Python client (python/embq) against a server with embq,
 chosen by the PG* variables: client-side quantization bit for bit equal to
 the server's on the real vectors in test/data and on edge cases, the psycopg
-adapters in text and binary, and the COPY BINARY loader.  Ends with the line
+adapters in text and binary, and the COPY BINARY loader.  EMBQ_CLIENT_FROM
+names a folder to import embq from instead of the tree (a pip install).  Ends with the line
 `N passed, N failed`; exit status 1 on any failure."""
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "test", "bench"))
+# the package from the tree, or as pip installed it (EMBQ_CLIENT_FROM: where)
+sys.path.insert(0, os.environ.get("EMBQ_CLIENT_FROM") or os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
