@@ -3,12 +3,17 @@ import sys
 import time
 
 import numpy as np
-from psycopg import sql
+from psycopg import errors, sql
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
-from .quantize import quantize_binary, quantize_int8
+try:
+    from psycopg.copy import QueuedLibpqWriter
+except ImportError:  # psycopg before 3.1
+    QueuedLibpqWriter = None
+
+from .quantize import _quantize_rows, quantize_binary
 from .types import BitVec, I8Vec
 
 
@@ -62,13 +67,25 @@ def _column_type(cur, table, column):
     return row
 
 
+def _draw_bar(table, done, total, elapsed, width=30):
+    """One line of progress on stderr, redrawn in place."""
+    filled = width * done // max(total, 1)
+    rate = done / elapsed if elapsed > 0 else 0
+    left = (total - done) / rate if rate else 0
+    sys.stderr.write("\r%s [%s%s] %3d%% %d/%d rows, %.0f rows/s, %.0f s left " % (
+        table, "#" * filled, "." * (width - filled), 100 * done // max(total, 1), done, total, rate, left))
+    sys.stderr.flush()
+
+
 def copy_embeddings(conn, table, embeddings, ids=None, id_column="id", i8vec_column=None,
                     bitvec_column=None, batch_size=10000, progress=False):
     """Load float32 embeddings (n x dims) into table as i8vec and/or bitvec
     codes with their ids, by COPY ... FROM STDIN (FORMAT BINARY): quantized
     here (as quantize_int8 / quantize_binary would on the server) and sent
     as codes, 4x / 32x fewer bytes than the floats.  ids default to 1..n;
-    the id column may be int4 or int8.  Returns the rows loaded."""
+    the id column may be int4 or int8.  progress=True draws a progress bar
+    on stderr; a callable is called as progress(rows_sent, rows) after each
+    batch instead (to drive tqdm or a log).  Returns the rows loaded."""
     x = np.asarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError("embeddings must be a 2-D array (rows x dims)")
@@ -101,7 +118,8 @@ def copy_embeddings(conn, table, embeddings, ids=None, id_column="id", i8vec_col
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, cols)))
     t0 = time.time()
-    with cur.copy(stmt) as cp:
+
+    def send(cp):
         cp.write(b"PGCOPY\n\xff\r\n\x00" + np.array([0, 0], dtype=">i4").tobytes())
         for s in range(0, n, batch_size):
             e = min(n, s + batch_size)
@@ -109,16 +127,39 @@ def copy_embeddings(conn, table, embeddings, ids=None, id_column="id", i8vec_col
             r["nfields"] = len(cols)
             r["idlen"] = row["id"].itemsize
             r["id"] = ids[s:e]
+            # codes, scales and bits go straight into the COPY rows
             if i8vec_column:
-                codes, scale = quantize_int8(x[s:e])
-                r["elen"], r["edim"], r["scale"], r["codes"] = 8 + d, d, scale, codes
+                r["elen"], r["edim"] = 8 + d, d
+                _quantize_rows(x[s:e], r["codes"], r["scale"], r["bits"] if bitvec_column else None)
             if bitvec_column:
-                r["blen"], r["bdim"], r["bits"] = 4 + nb, d, quantize_binary(x[s:e])
-            cp.write(r.tobytes())
-            if progress:
-                el = time.time() - t0
-                sys.stderr.write("\r%s: %d / %d rows (%.0f rows/s)" % (table, e, n, e / el if el else 0))
+                r["blen"], r["bdim"] = 4 + nb, d
+                if not i8vec_column:
+                    r["bits"] = quantize_binary(x[s:e])
+            cp.write(memoryview(r.view(np.uint8)))
+            if callable(progress):
+                progress(e, n)
+            elif progress:
+                _draw_bar(table, e, n, time.time() - t0)
         cp.write(np.array([-1], dtype=">i2").tobytes())
-    if progress:
+
+    # A writer thread sends each batch while the next is quantized (numpy
+    # releases the GIL), so the client's work and the server's COPY overlap
+    # instead of taking turns.
+    kw = {"writer": QueuedLibpqWriter(cur)} if QueuedLibpqWriter else {}
+    client_error = []
+    try:
+        with cur.copy(stmt, **kw) as cp:
+            try:
+                send(cp)
+            except Exception as ex:
+                client_error.append(ex)
+                raise
+    except errors.QueryCanceled:
+        # psycopg before 3.2 reports an error raised here (NaN in the data)
+        # as the server's cancel of the COPY: raise the error itself
+        if client_error:
+            raise client_error[0] from None
+        raise
+    if progress and not callable(progress):
         sys.stderr.write("\n")
     return n

@@ -10,6 +10,8 @@ four ways, timed by the client, each into a fresh table (issue 16, item 3):
            rows, scaled to all of them)
   pgvector pgvector-python's COPY BINARY into vector(d) (the float baseline;
            skipped without the pgvector package)
+  pgv-numpy the same COPY BINARY of vector(d) rows packed by numpy instead of
+           pgvector-python's per-row write_row: the floats' floor
 
 Usage: bench_load.py [DATA.fvecs] [--rows N] [--execmany-rows N]; PG* variables.
 """
@@ -88,6 +90,28 @@ def main():
                 for i, v in enumerate(x):
                     cp.write_row((i + 1, v))
         res["pgvector"] = timed(pgv)
+        fresh("bl_vec", "id int, v vector(%d)" % d)
+
+        def pgv_numpy():
+            # the floats' floor: the same COPY rows packed by numpy, no
+            # per-row Python (vector's binary form: int16 dims, int16 0,
+            # big-endian float4s)
+            row = np.dtype([("nf", ">i2"), ("il", ">i4"), ("id", ">i4"), ("vl", ">i4"),
+                            ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (d,))])
+            with conn.cursor().copy("COPY bl_vec (id, v) FROM STDIN WITH (FORMAT BINARY)") as cp:
+                cp.write(b"PGCOPY\n\xff\r\n\x00" + np.array([0, 0], dtype=">i4").tobytes())
+                for s in range(0, n, 10000):
+                    e = min(n, s + 10000)
+                    r = np.empty(e - s, dtype=row)
+                    r["nf"], r["il"], r["id"], r["vl"] = 2, 4, np.arange(s + 1, e + 1), 4 + 4 * d
+                    r["dim"], r["unused"], r["v"] = d, 0, x[s:e]
+                    cp.write(memoryview(r.view(np.uint8)))
+                cp.write(np.array([-1], dtype=">i2").tobytes())
+        res["pgv-numpy"] = timed(pgv_numpy)
+        ok = cur.execute("SELECT count(*) FROM bl_vec WHERE id = 1 AND v = %s::vector",
+                         (str(x[0].tolist()),)).fetchone()[0]
+        if ok != 1:
+            sys.exit("the numpy-packed vectors differ from the embeddings")
     except ImportError:
         pass
     print("%d x %d rows; client and server codes equal on %d rows" % (n, d, same))

@@ -53,6 +53,14 @@ def main():
         "sift": read_fvecs(os.path.join(DATA, "bigann10k", "bigann10k_base.fvecs"), 2000),
     }
     f32 = np.finfo(np.float32)
+    # rows of exact halves of their scale (max |x| = 127 s): the rounding of
+    # every code is decided at a half, where the client's float32 shortcut
+    # has to defer to the exact float64 rounding
+    rng = np.random.default_rng(7)
+    s = 0.37
+    halves = (rng.integers(-126, 126, (300, 64)) + 0.5) * s
+    halves[:, 0] = 127 * s
+    sets["halves"] = halves.astype(np.float32)
     edge = np.array([
         [0.0, 0.0, 0.0, 0.0],
         [1e-40, -1e-41, 0.0, 1e-45],            # denormals
@@ -112,6 +120,7 @@ def main():
     same = cur.execute("SELECT count(*) FROM pyt_c c JOIN pyt_f f USING (id) "
                        "WHERE c.e = quantize_int8(f.v) AND c.b = quantize_binary(f.v)").fetchone()[0]
     check(n == len(x) and same == len(x), "copy_embeddings: %d of %d rows equal" % (same, len(x)))
+    cur.execute("DROP TABLE IF EXISTS pyt_c2, pyt_c3")
     cur.execute("CREATE TABLE pyt_c2 (id int, e i8vec(384))")
     embq.copy_embeddings(conn, "pyt_c2", x[:100], ids=np.arange(1000, 1100), i8vec_column="e", batch_size=7)
     check(cur.execute("SELECT min(id), max(id), count(*) FROM pyt_c2").fetchone() == (1000, 1099, 100),
@@ -128,7 +137,33 @@ def main():
         check(False, "NaN is refused")
     except ValueError:
         check(True, "")
-    cur.execute("DROP TABLE pyt_f, pyt_p, pyt_c, pyt_c2, pyt_c3")
+    # the loader on the edge rows and the exact halves (both columns), and
+    # bits alone
+    for name in ("edge", "halves"):
+        x = edge if name == "edge" else sets["halves"]
+        d = x.shape[1]
+        load_floats(cur, "pyt_f", x)
+        cur.execute("DROP TABLE IF EXISTS pyt_c4, pyt_c5")
+        cur.execute("CREATE TABLE pyt_c4 (id int, e i8vec(%d), b bitvec(%d))" % (d, d))
+        cur.execute("CREATE TABLE pyt_c5 (id int, b bitvec(%d))" % d)
+        embq.copy_embeddings(conn, "pyt_c4", x, i8vec_column="e", bitvec_column="b", batch_size=5)
+        seen = []
+        embq.copy_embeddings(conn, "pyt_c5", x, bitvec_column="b", batch_size=3,
+                             progress=lambda done, total: seen.append((done, total)))
+        check(seen and seen[-1] == (len(x), len(x)) and len(seen) == (len(x) + 2) // 3,
+              "copy_embeddings reports progress per batch: %r" % seen[-2:])
+        same = cur.execute("SELECT count(*) FROM pyt_c4 c JOIN pyt_f f USING (id) JOIN pyt_c5 c5 USING (id) "
+                           "WHERE c.e = quantize_int8(f.v) AND c.b = quantize_binary(f.v) "
+                           "AND c5.b = c.b").fetchone()[0]
+        check(same == len(x), "copy_embeddings of the %s rows: %d of %d equal the server's" % (name, same, len(x)))
+    try:
+        bad = np.ones((3, sets["halves"].shape[1]), dtype=np.float32)
+        bad[2, 5] = np.inf
+        embq.copy_embeddings(conn, "pyt_c4", bad, i8vec_column="e")
+        check(False, "the loader refuses infinity")
+    except ValueError:
+        check(True, "")
+    cur.execute("DROP TABLE pyt_f, pyt_p, pyt_c, pyt_c2, pyt_c3, pyt_c4, pyt_c5")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
