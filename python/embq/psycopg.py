@@ -155,8 +155,9 @@ def copy_embeddings(conn, table, embeddings, ids=None, id_column="id", i8vec_col
                 client_error.append(ex)
                 raise
     except errors.QueryCanceled:
-        # psycopg before 3.2 reports an error raised here (NaN in the data)
-        # as the server's cancel of the COPY: raise the error itself
+        # psycopg 3.1 (Debian 12's) reports an error raised here (NaN in the
+        # data) as the server's cancel of the COPY (3.3 re-raises it): raise
+        # the error itself
         if client_error:
             raise client_error[0] from None
         raise

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 sys.path.insert(0, HERE)
 import embq  # noqa: E402
-from load_fvecs import read_fvecs, write_binary  # noqa: E402
+from load_fvecs import read_fvecs, write_binary, write_copy_rows  # noqa: E402
 
 
 def timed(f):
@@ -98,15 +98,12 @@ def main():
             # big-endian float4s)
             row = np.dtype([("nf", ">i2"), ("il", ">i4"), ("id", ">i4"), ("vl", ">i4"),
                             ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (d,))])
+
+            def fill(r, s, e):
+                r["nf"], r["il"], r["id"], r["vl"] = 2, 4, np.arange(s + 1, e + 1), 4 + 4 * d
+                r["dim"], r["v"] = d, x[s:e]
             with conn.cursor().copy("COPY bl_vec (id, v) FROM STDIN WITH (FORMAT BINARY)") as cp:
-                cp.write(b"PGCOPY\n\xff\r\n\x00" + np.array([0, 0], dtype=">i4").tobytes())
-                for s in range(0, n, 10000):
-                    e = min(n, s + 10000)
-                    r = np.empty(e - s, dtype=row)
-                    r["nf"], r["il"], r["id"], r["vl"] = 2, 4, np.arange(s + 1, e + 1), 4 + 4 * d
-                    r["dim"], r["unused"], r["v"] = d, 0, x[s:e]
-                    cp.write(memoryview(r.view(np.uint8)))
-                cp.write(np.array([-1], dtype=">i2").tobytes())
+                write_copy_rows(cp, n, row, fill, 10000)
         res["pgv-numpy"] = timed(pgv_numpy)
         ok = cur.execute("SELECT count(*) FROM bl_vec WHERE id = 1 AND v = %s::vector",
                          (str(x[0].tolist()),)).fetchone()[0]

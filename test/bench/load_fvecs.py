@@ -29,30 +29,40 @@ def read_fvecs(path, limit=None):
     return x[:limit] if limit else x
 
 
-def write_binary(x, out, chunk=5000):
-    n, d = x.shape
+def write_copy_rows(out, n, row, fill, chunk=5000):
+    """A COPY BINARY stream of n rows of the numpy dtype row: its header,
+    then chunks of rows that fill(r, s, e) sets for rows s..e-1 (r starts
+    zeroed), then the trailer."""
     out.write(b"PGCOPY\n\xff\r\n\x00" + np.array([0, 0], dtype=">i4").tobytes())
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        r = np.zeros(e - s, dtype=row)
+        fill(r, s, e)
+        out.write(memoryview(r.view(np.uint8)))
+    out.write(np.array([-1], dtype=">i2").tobytes())
+
+
+def write_binary(x, out, chunk=5000):
+    """COPY BINARY of x as (id int, v real[]) rows, ids 1..n."""
+    n, d = x.shape
     row = np.dtype([
         ("nfields", ">i2"), ("idlen", ">i4"), ("id", ">i4"), ("alen", ">i4"),
         ("ndim", ">i4"), ("hasnull", ">i4"), ("elemtype", ">i4"), ("dim", ">i4"), ("lbound", ">i4"),
         ("elems", [("len", ">i4"), ("val", ">f4")], (d,)),
     ])
-    alen = 5 * 4 + d * 8
-    for s in range(0, n, chunk):
-        e = min(n, s + chunk)
-        r = np.zeros(e - s, dtype=row)
+
+    def fill(r, s, e):
         r["nfields"] = 2
         r["idlen"] = 4
         r["id"] = np.arange(s + 1, e + 1)
-        r["alen"] = alen
+        r["alen"] = 5 * 4 + d * 8
         r["ndim"] = 1
         r["elemtype"] = FLOAT4OID
         r["dim"] = d
         r["lbound"] = 1
         r["elems"]["len"] = 4
         r["elems"]["val"] = x[s:e]
-        out.write(r.tobytes())
-    out.write(np.array([-1], dtype=">i2").tobytes())
+    write_copy_rows(out, n, row, fill, chunk)
 
 
 def write_csv(x, out):
